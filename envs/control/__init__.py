@@ -1,0 +1,6 @@
+"""Control family: gymnax classic control and MinAtar, Brax/MJX physics."""
+
+from jaxrl.envs.control import gymnax_adapter  # noqa: F401
+from jaxrl.envs.control.gymnax_adapter import GymnaxEnv
+
+__all__ = ["GymnaxEnv"]

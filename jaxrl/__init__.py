@@ -1,0 +1,29 @@
+"""jaxrl: environments, agents and meta-learners that compile into one XLA program.
+
+Core (this package): the environment contract, spaces, wrappers, registry,
+batched auto-reset, rollouts, returns and running statistics. Families live in
+``jaxrl.envs``, agents in ``jaxrl.agents``, meta-learners in ``jaxrl.meta``.
+"""
+
+from jaxrl import spaces, wrappers
+from jaxrl.env import FINAL_OBS, Environment, Step
+from jaxrl.registry import EnvSpec, list_envs, make, register, spec, specs
+from jaxrl.vec import NormalizeObservation, VecEnv
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FINAL_OBS",
+    "EnvSpec",
+    "Environment",
+    "NormalizeObservation",
+    "Step",
+    "VecEnv",
+    "list_envs",
+    "make",
+    "register",
+    "spaces",
+    "spec",
+    "specs",
+    "wrappers",
+]

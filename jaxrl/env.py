@@ -1,0 +1,131 @@
+"""The environment contract.
+
+An :class:`Environment` is a stateless object holding only static structure;
+everything that changes lives in two pytrees passed explicitly:
+
+* ``params`` -- physical constants and episode settings (traced, vmappable:
+  domain randomisation and meta-RL over environments are a ``jax.vmap``);
+* ``state``  -- the dynamic state of one environment instance.
+
+Subclasses implement the raw dynamics ``reset_env`` / ``step_env`` (no
+auto-reset). The public ``step`` adds auto-reset:
+
+* ``terminated`` -- the MDP reached a terminal state (no bootstrapping);
+* ``truncated``  -- the episode was cut (time limit); bootstrap from the
+  terminal observation.
+
+When either is true, ``step`` returns the first observation of the next
+episode and keeps the last observation of the finished one in
+``info[FINAL_OBS]`` (present on every step: equal to ``obs`` when the episode
+continues). ``step`` resets under ``lax.cond``, so under ``jit`` a reset is
+computed only on steps that end an episode. Under ``jax.vmap`` JAX turns the
+``cond`` into a ``select`` and both branches run; use :class:`jaxrl.VecEnv`
+for batched environments, which computes resets for done environments only.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Generic, NamedTuple, TypeVar
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl import spaces
+
+FINAL_OBS = "final_obs"
+"""``info`` key holding the observation that ended the step, before auto-reset."""
+
+TState = TypeVar("TState")
+TParams = TypeVar("TParams")
+
+
+class Step(NamedTuple):
+    """Output of ``step``; unpacks like gymnax 1.0's 6-tuple."""
+
+    obs: Any
+    state: Any
+    reward: jax.Array  # [] float32
+    terminated: jax.Array  # [] bool
+    truncated: jax.Array  # [] bool
+    info: dict[str, Any]
+
+
+class Environment(Generic[TState, TParams]):
+    """Base class. Override ``default_params``, ``reset_env``, ``step_env``,
+    ``observation_space`` and ``action_space``."""
+
+    @property
+    def default_params(self) -> TParams:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def reset_env(self, key: jax.Array, params: TParams) -> tuple[Any, TState]:
+        """Start an episode: ``(obs, state)``."""
+        raise NotImplementedError
+
+    def step_env(self, key: jax.Array, state: TState, action: Any, params: TParams) -> Step:
+        """One transition without auto-reset."""
+        raise NotImplementedError
+
+    def reset_episode(self, key: jax.Array, state: TState, params: TParams) -> tuple[Any, TState]:
+        """Start the next episode after ``state`` ended (used by auto-reset).
+
+        Defaults to ``reset_env``. Wrappers that keep state across episodes
+        (episode statistics, running counters) override it to carry that
+        state over.
+        """
+        del state
+        return self.reset_env(key, params)
+
+    def observation_space(self, params: TParams) -> spaces.Space:
+        raise NotImplementedError
+
+    def action_space(self, params: TParams) -> spaces.Space:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ public API
+    @partial(jax.jit, static_argnums=0)
+    def reset(self, key: jax.Array, params: TParams | None = None) -> tuple[Any, TState]:
+        params = self.default_params if params is None else params
+        return self.reset_env(key, params)
+
+    @partial(jax.jit, static_argnums=0)
+    def step(self, key: jax.Array, state: TState, action: Any, params: TParams | None = None) -> Step:
+        """Transition with auto-reset (see module docstring).
+
+        The key is split as gymnax does (``key_step, key_reset``), so a gymnax
+        environment wrapped by jaxrl reproduces gymnax's transitions.
+        """
+        params = self.default_params if params is None else params
+        check_action(self, action, params)
+        key_step, key_reset = jax.random.split(key)
+        out = self.step_env(key_step, state, action, params)
+        done = jnp.logical_or(out.terminated, out.truncated)
+        obs, new_state = jax.lax.cond(
+            done,
+            lambda: self.reset_episode(key_reset, out.state, params),
+            lambda: (out.obs, out.state),
+        )
+        return Step(obs, new_state, out.reward, out.terminated, out.truncated, {**out.info, FINAL_OBS: out.obs})
+
+
+def check_action(env: Environment, action: Any, params: Any) -> None:
+    """Raise a clear error at trace time when ``action`` has the wrong shape or dtype."""
+    space = env.action_space(params)
+    if isinstance(space, spaces.Dict):
+        return
+    shape = jnp.shape(action)
+    dtype = jnp.result_type(action)
+    if tuple(shape) != tuple(space.shape):
+        hint = " (batched? use jax.vmap or jaxrl.VecEnv)" if len(shape) > len(space.shape) else ""
+        raise ValueError(
+            f"{env.name}: action has shape {tuple(shape)}, expected {tuple(space.shape)} for {space!r}{hint}"
+        )
+    if space.is_discrete and not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"{env.name}: action dtype {dtype} is not an integer type, as {space!r} requires")
+    if isinstance(space, spaces.Box) and not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{env.name}: action dtype {dtype} is not a floating type, as {space!r} requires")

@@ -1,0 +1,166 @@
+"""Batched environments with auto-reset that resets only the finished ones.
+
+``VecEnv(env, num_envs)`` steps ``num_envs`` copies of ``env`` (sharing one
+``params`` pytree) and auto-resets the ones whose episode ended.
+
+Reset modes
+-----------
+``"always"``
+    Every step computes a reset for every environment and selects it where
+    ``done`` (what ``jax.vmap(env.step)`` and gymnax do).
+``"optimistic"`` (default for ``num_envs >= 64``)
+    Each step gathers at most ``reset_batch`` finished environments, resets
+    just those and scatters them back; a ``while_loop`` handles the rare step
+    on which more than ``reset_batch`` environments finish. Each environment
+    uses its own reset key, so the result is the same as ``"always"``: the
+    optimisation changes cost, never semantics.
+
+``VecEnv.step(key, ...)`` splits ``key`` into ``num_envs`` keys exactly as
+``jax.vmap(env.step)(jax.random.split(key, num_envs), ...)`` would receive
+them, and returns the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxrl import running_stats as rs
+from jaxrl import spaces
+from jaxrl.env import FINAL_OBS, Environment, Step
+
+_MODES = ("always", "optimistic")
+
+
+class VecEnv:
+    """``num_envs`` copies of ``env``; every array gains a leading ``[num_envs]`` axis."""
+
+    def __init__(self, env: Environment, num_envs: int, reset_mode: str | None = None, reset_batch: int | None = None):
+        if int(num_envs) <= 0:
+            raise ValueError(f"VecEnv needs num_envs > 0, got {num_envs}")
+        self.env = env
+        self.num_envs = int(num_envs)
+        if reset_mode is None:
+            reset_mode = "optimistic" if self.num_envs >= 64 else "always"
+        if reset_mode not in _MODES:
+            raise ValueError(f"reset_mode must be one of {_MODES}, got {reset_mode!r}")
+        self.reset_mode = reset_mode
+        self.reset_batch = int(reset_batch) if reset_batch else max(1, self.num_envs // 8)
+        if not 0 < self.reset_batch <= self.num_envs:
+            raise ValueError(f"reset_batch must be in 1..num_envs={self.num_envs}, got {reset_batch}")
+
+    @property
+    def default_params(self) -> Any:
+        return self.env.default_params
+
+    @property
+    def name(self) -> str:
+        return self.env.name
+
+    def observation_space(self, params: Any = None) -> spaces.Space:
+        """Space of one environment's observation (no batch axis)."""
+        return self.env.observation_space(self.default_params if params is None else params)
+
+    def action_space(self, params: Any = None) -> spaces.Space:
+        """Space of one environment's action (no batch axis)."""
+        return self.env.action_space(self.default_params if params is None else params)
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
+        params = self.default_params if params is None else params
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.reset_env, in_axes=(0, None))(keys, params)
+
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None) -> Step:
+        """Batched step; ``action`` is ``[num_envs, *action_shape]``."""
+        params = self.default_params if params is None else params
+        self._check_action(action, params)
+        keys = jax.vmap(jax.random.split)(jax.random.split(key, self.num_envs))  # [B, 2]
+        k_step, k_reset = keys[:, 0], keys[:, 1]
+        out = jax.vmap(self.env.step_env, in_axes=(0, 0, 0, None))(k_step, state, action, params)
+        done = jnp.logical_or(out.terminated, out.truncated)  # [B]
+        if self.reset_mode == "always":
+            obs, new_state = self._reset_all(k_reset, out, done, params)
+        else:
+            obs, new_state = self._reset_finished(k_reset, out, done, params)
+        return Step(obs, new_state, out.reward, out.terminated, out.truncated, {**out.info, FINAL_OBS: out.obs})
+
+    # ------------------------------------------------------------------ internals
+    def _check_action(self, action: Any, params: Any) -> None:
+        space = self.env.action_space(params)
+        shape = tuple(jnp.shape(action))
+        want = (self.num_envs, *space.shape)
+        if shape != want:
+            raise ValueError(f"{self.name}: batched action has shape {shape}, expected {want}")
+
+    def _reset_all(self, k_reset, out: Step, done, params):
+        r_obs, r_state = jax.vmap(self.env.reset_episode, in_axes=(0, 0, None))(k_reset, out.state, params)
+
+        def pick(r, s):
+            d = done.reshape(done.shape + (1,) * (r.ndim - 1))
+            return jnp.where(d, r, s)
+
+        return jax.tree.map(pick, r_obs, out.obs), jax.tree.map(pick, r_state, out.state)
+
+    def _reset_finished(self, k_reset, out: Step, done, params):
+        B, R = self.num_envs, self.reset_batch
+        reset_fn = jax.vmap(self.env.reset_episode, in_axes=(0, 0, None))
+
+        def reset_some(carry):
+            obs, state, pending = carry
+            idx = jnp.nonzero(pending, size=R, fill_value=B)[0]  # [R]; B marks an empty slot
+            safe = jnp.minimum(idx, B - 1)
+            r_obs, r_state = reset_fn(k_reset[safe], jax.tree.map(lambda x: x[safe], state), params)
+            put = lambda x, y: x.at[idx].set(y, mode="drop")  # noqa: E731
+            obs = jax.tree.map(put, obs, r_obs)
+            state = jax.tree.map(put, state, r_state)
+            return obs, state, pending.at[idx].set(False, mode="drop")
+
+        carry = reset_some((out.obs, out.state, done))
+        obs, state, _ = jax.lax.while_loop(lambda c: jnp.any(c[2]), reset_some, carry)
+        return obs, state
+
+
+# --------------------------------------------------------------------------- observation normalisation
+@struct.dataclass
+class NormalizeState:
+    env_state: Any
+    obs_stats: rs.RunningMeanStd
+
+
+class NormalizeObservation:
+    """Normalise the observations of a :class:`VecEnv` with running statistics.
+
+    Statistics are updated from every batch of observations returned by
+    ``reset``/``step`` (``update=False`` freezes them, e.g. for evaluation) and
+    live in the state, so they are saved with it. ``info[FINAL_OBS]`` is
+    normalised with the same statistics as ``obs``.
+    """
+
+    def __init__(self, venv: VecEnv, clip: float = 10.0, update: bool = True):
+        self.venv = venv
+        self.clip = float(clip)
+        self.update = bool(update)
+        self.num_envs = venv.num_envs
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "venv":
+            raise AttributeError(name)
+        return getattr(self.venv, name)
+
+    def reset(self, key, params=None):
+        obs, s = self.venv.reset(key, params)
+        space = self.venv.observation_space(params)
+        stats = rs.init(space.shape)
+        if self.update:
+            stats = rs.update(stats, obs)
+        return rs.normalize(stats, obs, self.clip), NormalizeState(s, stats)
+
+    def step(self, key, state: NormalizeState, action, params=None) -> Step:
+        out = self.venv.step(key, state.env_state, action, params)
+        stats = rs.update(state.obs_stats, out.obs) if self.update else state.obs_stats
+        info = {**out.info, FINAL_OBS: rs.normalize(stats, out.info[FINAL_OBS], self.clip)}
+        return Step(rs.normalize(stats, out.obs, self.clip), NormalizeState(out.state, stats), out.reward,
+                    out.terminated, out.truncated, info)
