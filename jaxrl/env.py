@@ -113,19 +113,29 @@ class Environment(Generic[TState, TParams]):
         return Step(obs, new_state, out.reward, out.terminated, out.truncated, {**out.info, FINAL_OBS: out.obs})
 
 
-def check_action(env: Environment, action: Any, params: Any) -> None:
-    """Raise a clear error at trace time when ``action`` has the wrong shape or dtype."""
+def check_action(env: Environment, action: Any, params: Any, batch_shape: tuple[int, ...] = ()) -> None:
+    """Raise a clear error at trace time when ``action`` has the wrong shape or dtype.
+
+    ``ValueError`` for a shape other than ``batch_shape + space.shape``;
+    ``TypeError`` for an integer action in a floating space or the reverse
+    (``Discrete`` / ``MultiDiscrete`` need integers; a ``Box`` needs the kind
+    of its own dtype).
+    """
     space = env.action_space(params)
     if isinstance(space, spaces.Dict):
         return
-    shape = jnp.shape(action)
+    shape = tuple(jnp.shape(action))
     dtype = jnp.result_type(action)
-    if tuple(shape) != tuple(space.shape):
-        hint = " (batched? use jax.vmap or jaxrl.VecEnv)" if len(shape) > len(space.shape) else ""
-        raise ValueError(
-            f"{env.name}: action has shape {tuple(shape)}, expected {tuple(space.shape)} for {space!r}{hint}"
-        )
-    if space.is_discrete and not jnp.issubdtype(dtype, jnp.integer):
-        raise TypeError(f"{env.name}: action dtype {dtype} is not an integer type, as {space!r} requires")
-    if isinstance(space, spaces.Box) and not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"{env.name}: action dtype {dtype} is not a floating type, as {space!r} requires")
+    want = tuple(batch_shape) + tuple(space.shape)
+    if shape != want:
+        batched = len(shape) > len(want) and not batch_shape
+        hint = " (batched? use jax.vmap or jaxrl.VecEnv)" if batched else ""
+        raise ValueError(f"{env.name}: action has shape {shape}, expected {want} for {space!r}{hint}")
+    if space.is_discrete:
+        if not jnp.issubdtype(dtype, jnp.integer):
+            raise TypeError(f"{env.name}: action dtype {dtype} is not an integer type, as {space!r} requires")
+    elif isinstance(space, spaces.Box):
+        floating = jnp.issubdtype(space.dtype, jnp.floating)
+        if floating != bool(jnp.issubdtype(dtype, jnp.floating)):
+            kind = "a floating" if floating else "an integer or bool"
+            raise TypeError(f"{env.name}: action dtype {dtype} is not {kind} type, as {space!r} requires")

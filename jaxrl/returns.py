@@ -51,7 +51,11 @@ def discounted_returns(
     gamma: float | jax.Array,
 ) -> jax.Array:
     """Monte-Carlo returns within episodes, bootstrapped at truncations and at the rollout end."""
+    # With zero values, GAE(lambda=1) sums discounted rewards; the bootstrap must enter only
+    # where the sum is cut (truncation or the last step), not at every step.
     zeros = jnp.zeros_like(rewards, jnp.float32)
-    adv, targets = gae(rewards, zeros, bootstrap, terminated, truncated, gamma, 1.0)
-    del adv
+    last = jnp.zeros(rewards.shape, bool).at[-1].set(True)
+    cut = jnp.logical_or(truncated, last)
+    next_values = jnp.where(cut, bootstrap, 0.0)
+    _, targets = gae(rewards, zeros, next_values, terminated, truncated, gamma, 1.0)
     return targets

@@ -54,8 +54,9 @@ class Discrete(Space):
 
     def contains(self, x: Any) -> jax.Array:
         x = jnp.asarray(x)
-        ok = jnp.issubdtype(x.dtype, jnp.integer) and x.shape == ()
-        return jnp.logical_and(ok, jnp.logical_and(x >= 0, x < self.n))
+        if x.shape != () or not jnp.issubdtype(x.dtype, jnp.integer):
+            return jnp.asarray(False)
+        return jnp.logical_and(x >= 0, x < self.n)
 
 
 class MultiDiscrete(Space):
@@ -63,7 +64,7 @@ class MultiDiscrete(Space):
 
     def __init__(self, nvec: Sequence[int], dtype: Any = jnp.int32):
         nvec = np.asarray(nvec, dtype=np.int64)
-        if nvec.ndim != 1 or (nvec <= 0).any():
+        if nvec.ndim != 1 or nvec.size == 0 or (nvec <= 0).any():
             raise ValueError(f"MultiDiscrete needs a 1-D vector of positive counts, got {nvec}")
         self.nvec = nvec
         self.shape = (len(nvec),)
@@ -77,8 +78,7 @@ class MultiDiscrete(Space):
         return True
 
     def sample(self, key: jax.Array) -> jax.Array:
-        u = jax.random.uniform(key, self.shape)
-        return jnp.floor(u * jnp.asarray(self.nvec, jnp.float32)).astype(self.dtype)
+        return jax.random.randint(key, self.shape, 0, jnp.asarray(self.nvec, jnp.int32)).astype(self.dtype)
 
     def contains(self, x: Any) -> jax.Array:
         x = jnp.asarray(x)
@@ -104,7 +104,7 @@ class Box(Space):
                 a = np.asarray(v)
             except Exception:  # traced bound
                 return "traced"
-            return f"{a.item():g}" if a.size == 1 or np.all(a == a.flat[0]) and a.size else str(a)
+            return f"{a.flat[0]:g}" if a.size and np.all(a == a.flat[0]) else str(a)
 
         return f"Box({fmt(self.low)}, {fmt(self.high)}, {self.shape}, {self.dtype.name})"
 
@@ -118,7 +118,11 @@ class Box(Space):
         # Infinite bounds: sample a standard normal (shifted to the finite side if half-bounded).
         finite_lo, finite_hi = jnp.isfinite(low), jnp.isfinite(high)
         k1, k2 = jax.random.split(key)
-        unif = jax.random.uniform(k1, self.shape, minval=jnp.where(finite_lo, low, 0.0), maxval=jnp.where(finite_hi, high, 1.0))
+        # (1 - u) * low + u * high cannot overflow, even for bounds of +-finfo.max (which
+        # jax.random.uniform(minval=low, maxval=high) turns into inf).
+        u = jax.random.uniform(k1, self.shape)
+        lo, hi = jnp.where(finite_lo, low, 0.0), jnp.where(finite_hi, high, 1.0)
+        unif = jnp.clip((1.0 - u) * lo + u * hi, lo, hi)
         normal = jax.random.normal(k2, self.shape)
         expo = jnp.abs(normal)
         x = jnp.where(

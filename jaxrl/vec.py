@@ -30,7 +30,7 @@ from flax import struct
 
 from jaxrl import running_stats as rs
 from jaxrl import spaces
-from jaxrl.env import FINAL_OBS, Environment, Step
+from jaxrl.env import FINAL_OBS, Environment, Step, check_action
 
 _MODES = ("always", "optimistic")
 
@@ -89,11 +89,7 @@ class VecEnv:
 
     # ------------------------------------------------------------------ internals
     def _check_action(self, action: Any, params: Any) -> None:
-        space = self.env.action_space(params)
-        shape = tuple(jnp.shape(action))
-        want = (self.num_envs, *space.shape)
-        if shape != want:
-            raise ValueError(f"{self.name}: batched action has shape {shape}, expected {want}")
+        check_action(self.env, action, params, batch_shape=(self.num_envs,))
 
     def _reset_all(self, k_reset, out: Step, done, params):
         r_obs, r_state = jax.vmap(self.env.reset_episode, in_axes=(0, 0, None))(k_reset, out.state, params)
@@ -150,9 +146,16 @@ class NormalizeObservation:
             raise AttributeError(name)
         return getattr(self.venv, name)
 
+    def observation_space(self, params: Any = None) -> spaces.Space:
+        """Normalised observations lie in ``[-clip, clip]``."""
+        inner = self.venv.observation_space(params)
+        return spaces.Box(-self.clip, self.clip, inner.shape, jnp.float32)
+
     def reset(self, key, params=None):
         obs, s = self.venv.reset(key, params)
         space = self.venv.observation_space(params)
+        if not isinstance(space, spaces.Box):
+            raise TypeError(f"NormalizeObservation needs a Box observation space, {self.venv.name} has {space!r}")
         stats = rs.init(space.shape)
         if self.update:
             stats = rs.update(stats, obs)
@@ -162,5 +165,11 @@ class NormalizeObservation:
         out = self.venv.step(key, state.env_state, action, params)
         stats = rs.update(state.obs_stats, out.obs) if self.update else state.obs_stats
         info = {**out.info, FINAL_OBS: rs.normalize(stats, out.info[FINAL_OBS], self.clip)}
-        return Step(rs.normalize(stats, out.obs, self.clip), NormalizeState(out.state, stats), out.reward,
-                    out.terminated, out.truncated, info)
+        return Step(
+            rs.normalize(stats, out.obs, self.clip),
+            NormalizeState(out.state, stats),
+            out.reward,
+            out.terminated,
+            out.truncated,
+            info,
+        )

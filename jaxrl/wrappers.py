@@ -194,6 +194,7 @@ class ClipAction(Wrapper):
 
     def step_env(self, key, state, action, params) -> Step:
         space = self.env.action_space(params)
+        action = jnp.asarray(action)
         action = jnp.clip(action, space.low, space.high).astype(action.dtype)
         return self.env.step_env(key, state, action, params)
 
@@ -213,6 +214,7 @@ class RescaleAction(Wrapper):
 
     def step_env(self, key, state, action, params) -> Step:
         space = self.env.action_space(params)
+        action = jnp.asarray(action)
         a = jnp.clip(action, self.low, self.high)
         frac = (a - self.low) / (self.high - self.low)
         env_action = (space.low + frac * (jnp.asarray(space.high) - space.low)).astype(action.dtype)
@@ -249,7 +251,12 @@ class DomainRandomization(Wrapper):
         return obs, DomainRandomizationState(s, episode_params)
 
     def reset_episode(self, key, state, params):
-        return self.reset_env(key, params)
+        # Same key use as reset_env, but through the inner reset_episode so that
+        # cross-episode state of inner wrappers (episode statistics) survives.
+        k_params, k_reset = jax.random.split(key)
+        episode_params = self.sample_fn(k_params, params)
+        obs, s = self.env.reset_episode(k_reset, state.env_state, episode_params)
+        return obs, DomainRandomizationState(s, episode_params)
 
     def step_env(self, key, state, action, params) -> Step:
         out = self.env.step_env(key, state.env_state, action, state.params)

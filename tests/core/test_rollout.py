@@ -1,0 +1,80 @@
+"""rollout / flatten_batch / minibatches / episode_mean on ChainEnv (known dynamics)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl import FINAL_OBS, VecEnv
+from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, minibatches, rollout
+from jaxrl.testing import ChainEnv
+from jaxrl.wrappers import EpisodeStatistics
+
+T, B = 12, 3
+
+
+@pytest.fixture(scope="module")
+def traj():
+    venv = VecEnv(EpisodeStatistics(ChainEnv()), B)
+    params = venv.default_params
+
+    def policy(key, obs):  # random actions; extras carry the obs position to check alignment
+        return jax.random.randint(key, (B,), 0, 2), {"pos": obs[:, 0]}
+
+    @jax.jit
+    def run(key):
+        k0, k1, k2 = jax.random.split(key, 3)
+        obs, state = venv.reset(k0, params)
+        carry, tr = rollout(k1, venv, params, EnvCarry(state, obs), policy, T)
+        carry2, tr2 = rollout(k2, venv, params, carry, policy, T)  # continues from the carry
+        return obs, carry, tr, tr2
+
+    return jax.device_get(run(jax.random.PRNGKey(0)))
+
+
+def test_rollout_shapes(traj):
+    obs0, carry, tr, _ = traj
+    assert isinstance(tr, Transition)
+    assert tr.obs.shape == (T, B, 2) and tr.next_obs.shape == (T, B, 2)
+    assert tr.action.shape == tr.reward.shape == tr.terminated.shape == tr.truncated.shape == (T, B)
+    assert tr.extras["pos"].shape == (T, B)
+    assert FINAL_OBS not in tr.info and tr.info["episode_return"].shape == (T, B)
+    np.testing.assert_array_equal(tr.obs[0], obs0)
+    assert carry.obs.shape == (B, 2)
+
+
+def test_next_obs_is_the_true_successor(traj):
+    _, carry, tr, tr2 = traj
+    done = tr.terminated | tr.truncated
+    assert done.any() and (~done).any()
+    # Continuing steps: next_obs is the next step's obs. Episode ends: the terminal obs
+    # (position == length 3), while the next obs is a fresh reset (position 0).
+    np.testing.assert_array_equal(tr.next_obs[:-1][~done[:-1]], tr.obs[1:][~done[:-1]])
+    np.testing.assert_array_equal(tr.next_obs[done][:, 0], 3.0)
+    np.testing.assert_array_equal(tr.obs[1:][done[:-1]][:, 0], 0.0)
+    # Reward and position agree with the ChainEnv dynamics.
+    np.testing.assert_array_equal(tr.next_obs[..., 0] - tr.obs[..., 0], tr.action)
+    np.testing.assert_array_equal(tr.reward, np.where(tr.action == 1, 1.0, -0.5))
+    np.testing.assert_array_equal(tr.extras["pos"], tr.obs[..., 0])
+    # The second rollout starts where the first stopped.
+    np.testing.assert_array_equal(tr2.obs[0], carry.obs)
+
+
+def test_flatten_batch_and_minibatches():
+    batch = {"x": jnp.arange(24).reshape(4, 6), "y": jnp.arange(48.0).reshape(4, 6, 2)}
+    flat = flatten_batch(batch)
+    assert flat["x"].shape == (24,) and flat["y"].shape == (24, 2)
+    mb = jax.jit(minibatches, static_argnums=2)(jax.random.PRNGKey(0), flat, 4)
+    assert mb["x"].shape == (4, 6) and mb["y"].shape == (4, 6, 2)
+    x = np.asarray(mb["x"]).ravel()
+    np.testing.assert_array_equal(np.sort(x), np.arange(24))  # a permutation
+    assert not np.array_equal(x, np.arange(24))  # actually shuffled
+    np.testing.assert_array_equal(np.asarray(mb["y"])[..., 0].ravel(), 2.0 * x)  # leaves shuffled together
+    with pytest.raises(ValueError, match="divisible"):
+        minibatches(jax.random.PRNGKey(0), flat, 5)
+
+
+def test_episode_mean():
+    ret = jnp.array([[1.0, 5.0], [3.0, 7.0]])
+    assert float(episode_mean(ret, jnp.array([[True, False], [True, False]]))) == 2.0
+    assert np.isnan(float(episode_mean(ret, jnp.zeros((2, 2), bool))))
