@@ -60,20 +60,44 @@ def learning_curves(
     ``curves[label] = (x [T], y [seeds, T])``; NaN entries (no finished
     episode yet) are ignored point-wise.
     """
+    return learning_curve_grid({title: curves}, path, xlabel, ylabel, confidence, reps, seed)
+
+
+def learning_curve_grid(
+    panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+    path: str | Path | None = None,
+    xlabel: str = "Environment steps",
+    ylabel: str = "Episode return",
+    confidence: float = 0.95,
+    reps: int = 1000,
+    seed: int = 0,
+) -> Any:
+    """One panel per title (e.g. per environment), each as in :func:`learning_curves`.
+
+    Labels keep the same colour across panels.
+    """
+    labels = list(dict.fromkeys(lab for curves in panels.values() for lab in curves))
+    color = dict(zip(labels, _colors(len(labels)), strict=True))
+    n = len(panels)
+    cols = min(n, 3)
+    rows = -(-n // cols)
     with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for (label, (x, y)), c in zip(curves.items(), _colors(len(curves)), strict=True):
-            x, y = np.asarray(x, float), np.atleast_2d(np.asarray(y, float))
-            mean, lo, hi = mean_band(y, confidence, reps, seed)
-            n = y.shape[0]
-            ax.plot(x, mean, color=c, lw=2, label=f"{label} (n={n})")
-            ax.fill_between(x, lo, hi, color=c, alpha=0.25, lw=0)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if title:
-            ax.set_title(title)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-        ax.legend(loc="best")
+        fig, axes = plt.subplots(rows, cols, figsize=(6.4 if n == 1 else 4.6 * cols, 4.2 if n == 1 else 3.6 * rows),
+                                 squeeze=False)
+        for ax, (title, curves) in zip(axes.flat, panels.items(), strict=False):
+            for label, (x, y) in curves.items():
+                x, y = np.asarray(x, float), np.atleast_2d(np.asarray(y, float))
+                mean, lo, hi = mean_band(y, confidence, reps, seed)
+                ax.plot(x, mean, color=color[label], lw=2, label=f"{label} (n={y.shape[0]})")
+                ax.fill_between(x, lo, hi, color=color[label], alpha=0.25, lw=0)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            if title:
+                ax.set_title(title)
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+            ax.legend(loc="best", fontsize=9)
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
         return _finish(fig, path)
 
 

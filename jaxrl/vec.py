@@ -10,8 +10,9 @@ Reset modes
     ``done`` (what ``jax.vmap(env.step)`` and gymnax do).
 ``"optimistic"`` (default for ``num_envs >= 64``)
     Each step gathers at most ``reset_batch`` finished environments, resets
-    just those and scatters them back; a ``while_loop`` handles the rare step
-    on which more than ``reset_batch`` environments finish. Each environment
+    just those and scatters them back, in a ``while_loop`` that runs zero
+    times when nothing finished and more than once on the rare step on which
+    more than ``reset_batch`` environments finish. Each environment
     uses its own reset key, so the result is the same as ``"always"``: the
     optimisation changes cost, never semantics.
 
@@ -114,8 +115,8 @@ class VecEnv:
             state = jax.tree.map(put, state, r_state)
             return obs, state, pending.at[idx].set(False, mode="drop")
 
-        carry = reset_some((out.obs, out.state, done))
-        obs, state, _ = jax.lax.while_loop(lambda c: jnp.any(c[2]), reset_some, carry)
+        # No iteration at all on steps where nothing finished.
+        obs, state, _ = jax.lax.while_loop(lambda c: jnp.any(c[2]), reset_some, (out.obs, out.state, done))
         return obs, state
 
 

@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxrl.envs.control.brax_adapter import BraxEnv, BraxParams
 
 import jaxrl
 from jaxrl import FINAL_OBS, VecEnv
+from jaxrl.envs.control.brax_adapter import BraxEnv, BraxParams
 
 BRAX_IDS = [
     "ant",
