@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from jaxrl import plots, stats
-from jaxrl.runs import RunDir, write_json
+from jaxrl.runs import RunDir, forward_fill, write_json
 
 REFERENCE_SCORES: dict[str, tuple[float, float]] = {
     # (random-policy return, maximum / solved return)
@@ -126,7 +126,10 @@ def build_report(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    panels = {env: {a: (r.env_steps, r.returns) for a in algos for r in grouped[a][env][:1]} for env in envs}
+    # Updates in which no episode ended hold NaN: carry the last finished episode's return forward.
+    panels = {
+        env: {a: (r.env_steps, forward_fill(r.returns)) for a in algos for r in grouped[a][env][:1]} for env in envs
+    }
     plots.learning_curve_grid(panels, out / "learning_curves.png")
     plots.interval_estimates(agg, out / "intervals.png")
     plots.performance_profiles(norm, out / "profiles.png", taus=np.linspace(-0.05, 1.05, 111))

@@ -28,6 +28,7 @@ import jaxrl
 from jaxrl import running_stats as rs
 from jaxrl import spaces
 from jaxrl.agents.ppo.config import Config, HParams, as_hparams
+from jaxrl.agents.ppo.evaluate import evaluate
 from jaxrl.agents.ppo.loss import Batch, PolicyObjective, clipped_objective, ppo_loss
 from jaxrl.networks import ActorCritic, distribution_for
 from jaxrl.returns import gae
@@ -269,8 +270,6 @@ class PPO:
 
     def evaluate(self, key: jax.Array, runner_state: RunnerState, num_episodes: int, max_steps: int | None = None):
         """Returns ``[num_episodes]`` of the deterministic policy (see :func:`jaxrl.agents.ppo.evaluate.evaluate`)."""
-        from jaxrl.agents.ppo.evaluate import evaluate
-
         return evaluate(self, key, runner_state, num_episodes, max_steps)
 
 
