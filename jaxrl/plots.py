@@ -7,7 +7,6 @@ is given and returns the figure.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -103,16 +102,9 @@ def learning_curve_grid(
 
 def mean_band(y: np.ndarray, confidence: float = 0.95, reps: int = 1000, seed: int = 0):
     """Per-column mean of ``y [seeds, T]`` with a percentile-bootstrap band over seeds (NaN-aware)."""
-    y = np.atleast_2d(np.asarray(y, float))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, y.shape[0], size=(reps, y.shape[0]))
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # columns where every seed is NaN
-        mean = np.nanmean(y, axis=0)
-        boot = np.nanmean(y[idx], axis=1)  # [reps, T]
-        a = (1 - confidence) / 2
-        lo, hi = np.nanquantile(boot, [a, 1 - a], axis=0)
-    return mean, lo, hi
+    from jaxrl.runs import bootstrap_ci
+
+    return bootstrap_ci(np.atleast_2d(np.asarray(y, float)), confidence, reps, seed, axis=0)
 
 
 def interval_estimates(
