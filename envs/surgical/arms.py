@@ -97,8 +97,8 @@ def _rcm_tip(q: jax.Array, p: ArmParams) -> jax.Array:
 
 
 def _star_tip(q: jax.Array, p: ArmParams) -> jax.Array:
-    R, flange = kin.iiwa_flange(q[:7], p.dh)
-    return p.base_pos + flange + (p.tip_offset + q[7]) * R[:, 2]
+    flange, axis = kin.chain_point_axis(q[:7], p.dh, (False,) * 7, modified=False)
+    return p.base_pos + flange + (p.tip_offset + q[7]) * axis
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,45 @@ def chain_end(q: jax.Array, dh: DH, prismatic: tuple[bool, ...], modified: bool 
     )
 
 
+def _rz(c, s, v: list) -> list:
+    return [c * v[0] - s * v[1], s * v[0] + c * v[1], v[2]]
+
+
+def _rx(c, s, v: list) -> list:
+    return [v[0], c * v[1] - s * v[2], s * v[1] + c * v[2]]
+
+
+def chain_point_axis(
+    q: jax.Array, dh: DH, prismatic: tuple[bool, ...], modified: bool = True
+) -> tuple[jax.Array, jax.Array]:
+    """Origin ``[..., 3]`` and ``z`` axis ``[..., 3]`` of the last frame of :func:`chain`.
+
+    Maps the point ``(0, 0, 0)`` and the direction ``(0, 0, 1)`` back through the joints, last
+    first: two vectors per joint instead of a 3x3 product, about 2.5x fewer flops than
+    :func:`chain_end` when only the tool position and axis are needed.
+    """
+    n = len(prismatic)
+    if q.shape[-1] != n:
+        raise ValueError(f"chain has {n} joints, got q of shape {q.shape}")
+    p: list = [0.0, 0.0, 0.0]
+    z: list = [0.0, 0.0, 1.0]
+    for i in reversed(range(n)):
+        th = dh.theta[i] + (0.0 if prismatic[i] else q[..., i])
+        d = dh.d[i] + (q[..., i] if prismatic[i] else 0.0)
+        ct, st, ca, sa, a = jnp.cos(th), jnp.sin(th), jnp.cos(dh.alpha[i]), jnp.sin(dh.alpha[i]), dh.a[i]
+        if modified:  # RotX(alpha) TransX(a) RotZ(th) TransZ(d), applied right to left
+            pz = _rz(ct, st, [p[0], p[1], p[2] + d])
+            p = _rx(ca, sa, [pz[0] + a, pz[1], pz[2]])
+            z = _rx(ca, sa, _rz(ct, st, z))
+        else:  # RotZ(th) TransZ(d) TransX(a) RotX(alpha)
+            px = _rx(ca, sa, p)
+            p = _rz(ct, st, [px[0] + a, px[1], px[2] + d])
+            z = _rz(ct, st, _rx(ca, sa, z))
+    batch = jnp.shape(q)[:-1]
+    full = lambda x: jnp.broadcast_to(jnp.asarray(x, jnp.float32), batch)  # noqa: E731
+    return jnp.stack([full(x) for x in p], -1), jnp.stack([full(x) for x in z], -1)
+
+
 def iiwa_flange(q: jax.Array, dh: DH = IIWA_DH) -> tuple[jax.Array, jax.Array]:
     """iiwa flange ``(R [3, 3], p [3])`` in the base frame."""
     return chain_end(q, dh, (False,) * 7, modified=False)

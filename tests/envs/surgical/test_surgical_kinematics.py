@@ -93,6 +93,9 @@ def test_rotations_orthonormal_and_chain_end_agrees(fk, limits, n):
     Re, pe = kin.chain_end(q, dh, prism, modified=n != 7)  # batched elementwise version
     np.testing.assert_allclose(Re, R[:, -1], atol=2e-6)
     np.testing.assert_allclose(pe, T[:, -1, :3, 3], atol=2e-6)
+    pa, za = kin.chain_point_axis(q, dh, prism, modified=n != 7)  # backward point/axis version
+    np.testing.assert_allclose(pa, T[:, -1, :3, 3], atol=2e-6)
+    np.testing.assert_allclose(za, R[:, -1, :, 2], atol=2e-6)
 
 
 @pytest.mark.parametrize("fk, limits", [(kin.psm_fk, kin.PSM_LIMITS), (kin.ecm_fk, kin.ECM_LIMITS)])
