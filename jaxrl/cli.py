@@ -53,7 +53,7 @@ class Algo:
 
 ALGOS: dict[str, Algo] = {
     "ppo": Algo("jaxrl.agents.ppo", "Config", "PPO"),
-    # "dqn": Algo("jaxrl.agents.dqn", "Config", "DQN"),
+    "dqn": Algo("jaxrl.agents.dqn", "Config", "DQN"),
     # "sac": Algo("jaxrl.agents.sac", "Config", "SAC", default_env="Pendulum-v1"),
 }
 
@@ -575,7 +575,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     r.set_defaults(func=cmd_report)
+
+    m = sub.add_parser(
+        "meta",
+        help="meta-learning: discover objectives with evolution strategies (jaxrl meta --help)",
+        description="Meta-learning commands (implemented in jaxrl.meta.cli).",
+        add_help=False,
+    )
+    m.add_argument("meta_args", nargs=argparse.REMAINDER)
+    m.set_defaults(func=cmd_meta)
     return p
+
+
+def cmd_meta(args: argparse.Namespace) -> int:
+    from jaxrl.meta import cli as meta_cli
+
+    return int(meta_cli.main(list(args.meta_args)) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,8 @@ Conventions: ``values[t] = V(obs[t])``; ``next_values[t] = V(s_{t+1})`` where
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -59,3 +61,59 @@ def discounted_returns(
     next_values = jnp.where(cut, bootstrap, 0.0)
     _, targets = gae(rewards, zeros, next_values, terminated, truncated, gamma, 1.0)
     return targets
+
+
+def td_target(
+    reward: jax.Array,  # [...]
+    terminated: jax.Array,  # [...] bool
+    next_value: jax.Array,  # [...] value of the true successor (the terminal obs when the episode ended)
+    gamma: float | jax.Array,
+) -> jax.Array:
+    """One-step target ``r + gamma * (1 - terminated) * V(s')``; truncation bootstraps like any other step."""
+    return reward.astype(jnp.float32) + gamma * (1.0 - terminated.astype(jnp.float32)) * next_value
+
+
+def nstep_return(
+    rewards: jax.Array,  # [..., n]
+    terminated: jax.Array,  # [..., n] bool
+    truncated: jax.Array,  # [..., n] bool
+    gamma: float | jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """n-step return of sequences of consecutive steps of one environment stream.
+
+    The sum stops at the first step that ends an episode (terminated or
+    truncated), so it never runs into the next episode. Returns
+    ``(ret, discount, last)``, each ``[...]``: ``ret = sum_{i<=last} gamma^i r_i``,
+    ``last`` the index of the step whose ``next_obs`` is bootstrapped from,
+    and ``discount = gamma^(last+1)``, or 0 when that step terminated.
+    The target is ``ret + discount * V(next_obs[last])``.
+    """
+    n = rewards.shape[-1]
+    done = jnp.logical_or(terminated, truncated)
+    # steps after the first end of episode are masked out
+    ended_before = jnp.cumsum(done.astype(jnp.int32), axis=-1) - done.astype(jnp.int32)  # [..., n] ends before i
+    live = ended_before == 0
+    powers = gamma ** jnp.arange(n, dtype=jnp.float32)
+    ret = jnp.sum(jnp.where(live, rewards.astype(jnp.float32) * powers, 0.0), axis=-1)
+    last = jnp.where(jnp.any(done, axis=-1), jnp.argmax(done, axis=-1), n - 1).astype(jnp.int32)
+    term_last = jnp.take_along_axis(terminated, last[..., None], axis=-1)[..., 0]
+    discount = jnp.where(term_last, 0.0, gamma ** (last + 1).astype(jnp.float32))
+    return ret, discount, last
+
+
+def successor_values(
+    values: jax.Array,  # [T, B] V(obs_t)
+    last_value: jax.Array,  # [B] V of the observation after the rollout
+    truncated: jax.Array,  # [T, B] bool
+    final_value: Callable[[], jax.Array],  # () -> [T, B] V(next_obs_t) (terminal observations)
+) -> jax.Array:
+    """``next_values [T, B]`` for :func:`gae`: ``V`` of each step's true successor.
+
+    ``values[t + 1]`` inside an episode, ``last_value`` at the end of the rollout, and ``final_value()``
+    (the value of the terminal observation) where the episode was truncated -- evaluated only when some
+    step was truncated (under ``vmap`` the ``lax.cond`` becomes a select and both sides run). Where the
+    episode terminated the result is ignored by ``gae``.
+    """
+    next_values = jnp.concatenate([values[1:], last_value[None]], axis=0)
+    final = jax.lax.cond(jnp.any(truncated), final_value, lambda: next_values)
+    return jnp.where(truncated, final, next_values)

@@ -72,3 +72,24 @@ def episode_mean(returns: jax.Array, finished: jax.Array) -> jax.Array:
     finished = finished.astype(jnp.float32)
     total = jnp.sum(finished)
     return jnp.where(total > 0, jnp.sum(returns * finished) / jnp.maximum(total, 1.0), jnp.nan)
+
+
+def sgd_epochs(
+    key: jax.Array,
+    carry: Any,
+    batch: Any,
+    update_epochs: int,
+    num_minibatches: int,
+    step: Callable[[Any, Any], tuple[Any, dict[str, jax.Array]]],
+) -> tuple[Any, dict[str, jax.Array]]:
+    """``update_epochs`` shuffled passes of ``step(carry, minibatch) -> (carry, metrics)`` over a batch.
+
+    ``batch`` has leaves ``[N, ...]``, split into ``num_minibatches`` minibatches per epoch. Returns the
+    final carry and the metrics averaged over all ``update_epochs * num_minibatches`` steps.
+    """
+
+    def epoch(c, k):
+        return jax.lax.scan(step, c, minibatches(k, batch, num_minibatches))
+
+    carry, m = jax.lax.scan(epoch, carry, jax.random.split(key, update_epochs))
+    return carry, jax.tree.map(jnp.mean, m)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl.networks import ACTIVATIONS
+from jaxrl.config import ConfigBase, check_batches
 
 
 @struct.dataclass
@@ -39,8 +39,11 @@ HPARAM_NAMES = tuple(f.name for f in dataclasses.fields(HParams) if f.name != "o
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ConfigBase):
     """PPO settings (PureJaxRL names in lower case; defaults are PureJaxRL's CartPole ones)."""
+
+    _name = "ppo.Config"
+    _tuple_fields = ("actor_hidden", "critic_hidden")
 
     env_id: str = "CartPole-v1"
     env_params: Mapping[str, Any] = field(default_factory=dict)  # overrides of the env's default params
@@ -71,12 +74,6 @@ class Config:
     init_log_std: float = 0.0  # Gaussian policies
     reset_mode: str | None = None  # VecEnv reset mode (None: its default)
 
-    def __post_init__(self):
-        object.__setattr__(self, "env_params", dict(self.env_params or {}))
-        object.__setattr__(self, "actor_hidden", tuple(int(h) for h in self.actor_hidden))
-        object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))
-        self.validate()
-
     # ------------------------------------------------------------------ derived sizes
     @property
     def batch_size(self) -> int:
@@ -91,49 +88,17 @@ class Config:
     def num_updates(self) -> int:
         return self.total_timesteps // self.batch_size
 
-    def __hash__(self) -> int:  # env_params is a dict; hash its items so a Config can be a static jit argument
-        return hash(tuple((f.name, self._hashable(getattr(self, f.name))) for f in dataclasses.fields(self)))
-
-    @staticmethod
-    def _hashable(v: Any) -> Any:
-        return tuple(sorted((k, repr(x)) for k, x in v.items())) if isinstance(v, Mapping) else v
-
-    def replace(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **changes)
-
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"ppo.Config.{name} must be a positive integer, got {v!r}")
-        if self.batch_size % self.num_minibatches:
-            raise ValueError(
-                f"ppo.Config: batch num_envs*num_steps = {self.num_envs}*{self.num_steps} = {self.batch_size} "
-                f"is not divisible by num_minibatches={self.num_minibatches}"
-            )
-        if self.total_timesteps >= 2**31:
-            raise ValueError(f"ppo.Config.total_timesteps must be < 2**31 (int32 counters), got {self.total_timesteps}")
-        if self.num_updates < 1:
-            raise ValueError(
-                f"ppo.Config: total_timesteps={self.total_timesteps} is smaller than one batch "
-                f"(num_envs*num_steps = {self.batch_size})"
-            )
+        self.check_ints("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches")
+        check_batches(self)
         if any(h <= 0 for h in (*self.actor_hidden, *self.critic_hidden)):
             raise ValueError(f"ppo.Config: hidden sizes must be positive, got {self.actor_hidden} {self.critic_hidden}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"ppo.Config.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         check_hparams(self.lr, self.gamma, self.gae_lambda, self.clip_eps, self.ent_coef, self.vf_coef,
                       self.max_grad_norm)
-        if self.reset_mode not in (None, "always", "optimistic"):
-            raise ValueError(f"ppo.Config.reset_mode must be None, 'always' or 'optimistic', got {self.reset_mode!r}")
         if not self.obs_clip > 0 or not self.adam_eps > 0:
             raise ValueError(f"ppo.Config: obs_clip and adam_eps must be > 0, got {self.obs_clip}, {self.adam_eps}")
-        from jaxrl.registry import spec  # raises a clear ValueError (with close matches) for unknown ids
-
-        s = spec(self.env_id)
-        if self.env_params:
-            s.make(**self.env_params)  # unknown parameter names raise here
+        self.check_common()
 
 
 def check_hparams(lr, gamma, gae_lambda, clip_eps, ent_coef, vf_coef, max_grad_norm) -> None:

@@ -31,8 +31,9 @@ from jaxrl.agents.ppo.config import Config, HParams, as_hparams
 from jaxrl.agents.ppo.evaluate import evaluate
 from jaxrl.agents.ppo.loss import Batch, PolicyObjective, clipped_objective, ppo_loss
 from jaxrl.networks import ActorCritic, distribution_for
-from jaxrl.returns import gae
-from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, minibatches, rollout
+from jaxrl.optim import adam_step
+from jaxrl.returns import gae, successor_values
+from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, rollout, sgd_epochs
 from jaxrl.wrappers import ClipAction, EpisodeStatistics, FlattenObservation
 
 METRIC_NAMES = (
@@ -212,15 +213,9 @@ class PPO:
         """
         values = traj.extras[1]  # [T, B]
         last_value = self.value(params, self.normalize(obs_stats, last_obs))  # [B]
-        next_values = jnp.concatenate([values[1:], last_value[None]], axis=0)  # [T, B]
-        truncated = traj.truncated
-        final_values = jax.lax.cond(
-            jnp.any(truncated),
-            lambda: self.value(params, self.normalize(obs_stats, traj.next_obs)),
-            lambda: next_values,
-        )
-        next_values = jnp.where(truncated, final_values, next_values)
-        return gae(rewards, values, next_values, traj.terminated, truncated, hp.gamma, hp.gae_lambda)
+        final = lambda: self.value(params, self.normalize(obs_stats, traj.next_obs))  # noqa: E731
+        next_values = successor_values(values, last_value, traj.truncated, final)
+        return gae(rewards, values, next_values, traj.terminated, traj.truncated, hp.gamma, hp.gae_lambda)
 
     def _scale_rewards(self, state: RunnerState, rewards: jax.Array, done: jax.Array):
         """Divide rewards ``[T, B]`` by the running std of the discounted return (when normalize_reward)."""
@@ -257,16 +252,12 @@ class PPO:
         def sgd_step(carry, mb):
             f, o = carry
             g, m = jax.grad(loss_fn, has_aux=True)(f, mb)
-            norm = jnp.sqrt(jnp.sum(g * g))
-            g = g * jnp.minimum(1.0, hp.max_grad_norm / jnp.maximum(norm, 1e-12))  # clip by global norm
-            u, o = self.optimizer.update(g, o, f)
-            return (f - lr * u, o), m
+            f, o, _ = adam_step(self.optimizer, f, g, o, lr, hp.max_grad_norm)
+            return (f, o), m
 
-        def epoch(carry, k):
-            return jax.lax.scan(sgd_step, carry, minibatches(k, batch, cfg.num_minibatches))
-
-        (flat, opt_state), m = jax.lax.scan(epoch, (flat, opt_state), jax.random.split(key, cfg.update_epochs))
-        return unravel(flat), opt_state, jax.tree.map(jnp.mean, m)
+        carry = (flat, opt_state)
+        (flat, opt_state), m = sgd_epochs(key, carry, batch, cfg.update_epochs, cfg.num_minibatches, sgd_step)
+        return unravel(flat), opt_state, m
 
     def evaluate(self, key: jax.Array, runner_state: RunnerState, num_episodes: int, max_steps: int | None = None):
         """Returns ``[num_episodes]`` of the deterministic policy (see :func:`jaxrl.agents.ppo.evaluate.evaluate`)."""

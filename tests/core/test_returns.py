@@ -83,3 +83,58 @@ def test_discounted_returns():
     np.testing.assert_allclose(
         ret[:, 0], [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3, 4 + 0.5 * 5 + 0.25 * 10, 5 + 0.5 * 10]
     )
+
+
+# --------------------------------------------------------------------------- one-step and n-step targets
+def nstep_oracle(rewards, terminated, truncated, gamma):
+    """Plain-loop n-step return: stop at the first end of episode; no bootstrap after a termination."""
+    ret, k = 0.0, len(rewards) - 1
+    for i in range(len(rewards)):
+        ret += gamma**i * rewards[i]
+        if terminated[i] or truncated[i]:
+            k = i
+            break
+    discount = 0.0 if terminated[k] else gamma ** (k + 1)
+    return ret, discount, k
+
+
+def test_td_target_cuts_on_termination_only():
+    from jaxrl.returns import td_target
+
+    r = jnp.array([1.0, 1.0, 1.0])
+    term = jnp.array([False, True, False])
+    v = jnp.array([10.0, 10.0, 10.0])
+    # the third step is a truncation: it bootstraps like any step (its next value is V(final obs))
+    np.testing.assert_allclose(np.asarray(td_target(r, term, v, 0.9)), [10.0, 1.0, 10.0], rtol=1e-6)
+
+
+def test_nstep_return_matches_python_oracle(np_rng):
+    from jaxrl.returns import nstep_return
+
+    n, gamma = 4, 0.9
+    rewards = np_rng.normal(size=(500, n)).astype(np.float32)
+    terminated = np_rng.random((500, n)) < 0.15
+    truncated = (np_rng.random((500, n)) < 0.15) & ~terminated
+    ret, disc, last = jax.jit(nstep_return, static_argnums=())(
+        jnp.asarray(rewards), jnp.asarray(terminated), jnp.asarray(truncated), gamma
+    )
+    for i in range(500):
+        r_o, d_o, k_o = nstep_oracle(rewards[i], terminated[i], truncated[i], gamma)
+        assert int(last[i]) == k_o, i
+        np.testing.assert_allclose(float(ret[i]), r_o, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(float(disc[i]), d_o, rtol=1e-6)
+    # both kinds of ending occur in the sample, plus full-length sequences
+    assert terminated.any(1).sum() > 50 and truncated.any(1).sum() > 50
+    assert (~(terminated | truncated).any(1)).sum() > 50
+
+
+def test_nstep_return_hand_values():
+    from jaxrl.returns import nstep_return
+
+    r = jnp.array([[1.0, 2.0, 4.0]] * 3)
+    term = jnp.array([[False, False, False], [False, True, False], [False, False, False]])
+    trunc = jnp.array([[False, False, False], [False, False, False], [True, False, False]])
+    ret, disc, last = nstep_return(r, term, trunc, 0.5)
+    np.testing.assert_allclose(np.asarray(ret), [1 + 1 + 1, 1 + 1, 1])
+    np.testing.assert_allclose(np.asarray(disc), [0.125, 0.0, 0.5])
+    np.testing.assert_array_equal(np.asarray(last), [2, 1, 0])
