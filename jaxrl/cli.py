@@ -584,7 +584,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("meta_args", nargs=argparse.REMAINDER)
     m.set_defaults(func=cmd_meta)
+
+    b = sub.add_parser(
+        "pbt",
+        help="population based training of an agent on device (jaxrl pbt --help)",
+        description="Population based training (implemented in jaxrl.meta.pbt_cli).",
+        add_help=False,
+    )
+    b.add_argument("pbt_args", nargs=argparse.REMAINDER)
+    b.set_defaults(func=cmd_pbt)
     return p
+
+
+def cmd_pbt(args: argparse.Namespace) -> int:
+    from jaxrl.meta import pbt_cli
+
+    return int(pbt_cli.main(list(args.pbt_args)) or 0)
 
 
 def cmd_meta(args: argparse.Namespace) -> int:
@@ -595,6 +610,8 @@ def cmd_meta(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("meta", "pbt"):  # sub-programs with parsers of their own
+        return int(build_parser().parse_args(argv[:1]).func(argparse.Namespace(**{f"{argv[0]}_args": argv[1:]})) or 0)
     args = build_parser().parse_args(argv)
     args.argv = argv
     return int(args.func(args) or 0)

@@ -61,6 +61,7 @@ class OffPolicyConfig(ConfigBase):
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     reset_mode: str | None = None
+    anneal_lr: bool = False  # scale the traced ``lr`` linearly to 0 over the run
     # traced (defaults of the agent's HParams)
     lr: float = 1e-3
     gamma: float = 0.99
@@ -295,7 +296,7 @@ class OffPolicyAgent:
         steps_after = steps_before + cfg.steps_per_iteration
         learner, buffer, grad_steps, lm = jax.lax.cond(
             steps_after >= self.learn_from,
-            lambda: self._learn_phase(state.learner, buffer, k_learn, hp, state.grad_steps),
+            lambda: self._learn_phase(state.learner, buffer, k_learn, self._annealed(hp, progress), state.grad_steps),
             lambda: (state.learner, buffer, state.grad_steps,
                      {m: jnp.float32(jnp.nan) for m in self.learner_metrics}),
         )
@@ -310,6 +311,9 @@ class OffPolicyAgent:
         new = state.replace(learner=learner, lag=lag, buffer=buffer, env_state=carry.state, obs=carry.obs,
                             key=k_next, update=state.update + 1, grad_steps=grad_steps)
         return new, metrics
+
+    def _annealed(self, hp: Any, progress: jax.Array) -> Any:
+        return hp.replace(lr=hp.lr * jnp.maximum(1.0 - progress, 0.0)) if self.cfg.anneal_lr else hp
 
     def _learn_phase(self, learner, buffer: ReplayState, key, hp, grad_steps):
         cfg = self.cfg

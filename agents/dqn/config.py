@@ -29,15 +29,17 @@ CHECKS = {**COMMON_CHECKS, "tau": (lambda x: (x > 0) & (x <= 1), "in (0, 1]"), *
 
 @dataclass(frozen=True)
 class Config(OffPolicyConfig):
-    """DQN settings; defaults learn CartPole-v1 in 100k steps."""
+    """DQN settings; defaults (double DQN, rejax-like replay ratio, annealed lr) solve CartPole-v1 in 200k steps."""
 
     _name = "dqn.Config"
 
+    total_timesteps: int = 200_000
     num_envs: int = 10
-    batch_size: int = 128
+    batch_size: int = 100
     buffer_size: int = 50_000
     learning_starts: int = 5_000
-    gradient_steps: int = 2
+    gradient_steps: int = 5
+    anneal_lr: bool = True
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     double: bool = True  # double DQN: online net picks the next action, target net values it

@@ -162,7 +162,7 @@ def test_actor_lag_acts_with_params_k_updates_old():
 @pytest.fixture(scope="module")
 def cartpole():
     """Three runs in one program: two seeds, and seed 0 again with a near-zero learning rate."""
-    cfg = dqn.Config(total_timesteps=40_000, learning_starts=2_000)
+    cfg = dqn.Config(total_timesteps=40_000, learning_starts=2_000, gradient_steps=2, anneal_lr=False)
     train = dqn.make_train(cfg)
     hp = jax.tree.map(lambda x: jnp.stack([x, x, x]), train.agent.hparams())
     hp = hp.replace(lr=jnp.array([1e-3, 1e-3, 1e-9]))
@@ -187,9 +187,8 @@ def test_evaluate_greedy_vmapped(cartpole):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", [dict(), dict(dueling=True, n_step=3)])
-def test_dqn_solves_cartpole(variant):
-    cfg = dqn.Config(total_timesteps=200_000, **variant)
+def test_dqn_solves_cartpole():
+    cfg = dqn.Config()  # 200k steps
     train = dqn.make_train(cfg)
     states, _ = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 4))
     ev = jax.jit(jax.vmap(lambda k, s: train.agent.evaluate(k, s, 10)))(jax.random.split(jax.random.key(1), 4), states)

@@ -1,0 +1,281 @@
+"""Population based training on device: members, hyperparameters, exploit and explore in one ``lax.scan``.
+
+Works with any agent exposing ``init(key, hparams)``, ``train_chunk(state, n)``,
+``evaluate(key, state, episodes)`` and a traced ``state.hparams`` (PPO, PQN,
+DQN, SAC, TD3). One *round*:
+
+1. every member trains ``updates_per_round`` updates (``vmap`` over members);
+2. fitness: mean greedy evaluation return (``fitness="eval"``) or mean
+   training return of the round (``"train"``); NaN counts as worst;
+3. exploit: members that are *ready* (``ready_rounds`` rounds since their last
+   copy) and lose the selection copy a donor's whole train state --
+   parameters, optimiser state, normalisation statistics, replay buffer,
+   environment state, hyperparameters. ``"truncation"``: the bottom
+   ``fraction`` copies a uniformly drawn member of the top ``fraction``;
+   ``"tournament"``: each member meets a random other one and copies it if
+   it is better;
+4. explore: each searched hyperparameter of a copied member is resampled
+   from its prior with probability ``resample_prob``, else multiplied by 0.8
+   or 1.2 (``perturb``) and clipped to the prior's bounds.
+
+``exploit=False`` gives random search with the same sampling and budget. The
+history records, per round, each member's fitness, the hyperparameters it
+trained with, whom it copied (``parent``) and whether it did, so lineages
+and hyperparameter schedules can be traced (:func:`incumbent_schedule`) and
+replayed on fresh test seeds (:func:`replay_schedule`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Search range of one hyperparameter: uniform in ``[low, high]``, or log-uniform when ``log``."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self):
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ValueError(f"Prior needs finite low < high, got {self.low}, {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-scale Prior needs low > 0, got {self.low}")
+
+    def sample(self, key: jax.Array, shape: tuple[int, ...] = ()) -> jax.Array:
+        u = jax.random.uniform(key, shape)
+        if self.log:
+            return jnp.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        return self.low + u * (self.high - self.low)
+
+    def clip(self, x: jax.Array) -> jax.Array:
+        return jnp.clip(x, self.low, self.high)
+
+
+@dataclass(frozen=True)
+class PBTConfig:
+    search: Mapping[str, Prior] = field(default_factory=dict)  # hyperparameter name -> prior
+    population: int = 8
+    rounds: int = 10
+    updates_per_round: int = 10
+    selection: str = "truncation"  # or "tournament"
+    fraction: float = 0.25  # truncation: bottom/top fraction
+    perturb: tuple[float, float] = (0.8, 1.2)
+    resample_prob: float = 0.25
+    ready_rounds: int = 1  # rounds a member trains after a copy before it may copy again
+    fitness: str = "eval"  # "eval": greedy evaluation return; "train": mean training return of the round
+    eval_episodes: int = 8
+    exploit: bool = True  # False: random search (no exploit / explore)
+
+    def __post_init__(self):
+        object.__setattr__(self, "search", dict(self.search))
+        object.__setattr__(self, "perturb", tuple(float(f) for f in self.perturb))
+        for name in ("population", "rounds", "updates_per_round", "ready_rounds", "eval_episodes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"PBTConfig.{name} must be a positive integer, got {v!r}")
+        if not self.search:
+            raise ValueError("PBTConfig.search is empty: name at least one hyperparameter and its Prior")
+        for k, p in self.search.items():
+            if not isinstance(p, Prior):
+                raise TypeError(f"PBTConfig.search[{k!r}] must be a Prior, got {type(p).__name__}")
+        if self.selection not in ("truncation", "tournament"):
+            raise ValueError(f"PBTConfig.selection must be 'truncation' or 'tournament', got {self.selection!r}")
+        if self.fitness not in ("eval", "train"):
+            raise ValueError(f"PBTConfig.fitness must be 'eval' or 'train', got {self.fitness!r}")
+        if not 0 < self.fraction <= 0.5:
+            raise ValueError(f"PBTConfig.fraction must be in (0, 0.5], got {self.fraction}")
+        if not 0 <= self.resample_prob <= 1:
+            raise ValueError(f"PBTConfig.resample_prob must be in [0, 1], got {self.resample_prob}")
+        if len(self.perturb) != 2 or min(self.perturb) <= 0:
+            raise ValueError(f"PBTConfig.perturb must be two positive factors, got {self.perturb}")
+        if self.population < 2:
+            raise ValueError("PBTConfig.population must be at least 2")
+
+    @property
+    def num_exploit(self) -> int:
+        """Members in the bottom (and top) group of truncation selection."""
+        return max(1, int(self.fraction * self.population))
+
+
+@struct.dataclass
+class PBTState:
+    members: Any  # agent train states, leaves [P, ...] (hyperparameters in members.hparams)
+    key: jax.Array
+    round: jax.Array  # [] int32 rounds done
+    last_copy: jax.Array  # [P] int32 round of each member's last copy (0 at the start)
+
+
+def _hparams(members: Any) -> Any:
+    return members.hparams
+
+
+def _set_hparams(members: Any, values: Mapping[str, jax.Array]) -> Any:
+    return members.replace(hparams=members.hparams.replace(**values))
+
+
+def select(key: jax.Array, fitness: jax.Array, cfg: PBTConfig) -> tuple[jax.Array, jax.Array]:
+    """``(parent [P] int32, loses [P] bool)``: whom each member would copy, and whether it lost selection.
+
+    ``fitness [P]`` (NaN counts as worst). Winners have ``parent[i] == i``.
+    """
+    p = fitness.shape[0]
+    fit = jnp.where(jnp.isnan(fitness), -jnp.inf, fitness)
+    me = jnp.arange(p)
+    if cfg.selection == "truncation":
+        n = cfg.num_exploit
+        order = jnp.argsort(fit, stable=True)  # ascending: order[0] is the worst
+        rank = jnp.argsort(order, stable=True)  # rank[i]: position of member i
+        loses = rank < n
+        donor = order[p - n + jax.random.randint(key, (p,), 0, n)]
+    else:  # binary tournament against a uniformly drawn other member
+        other = (me + jax.random.randint(key, (p,), 1, p)) % p
+        loses = fit[other] > fit
+        donor = other
+    return jnp.where(loses, donor, me).astype(jnp.int32), loses
+
+
+def explore(key: jax.Array, values: Mapping[str, jax.Array], mask: jax.Array, cfg: PBTConfig) -> dict[str, jax.Array]:
+    """Perturb (x0.8 / x1.2, clipped) or resample (probability ``resample_prob``) values where ``mask [P]``."""
+    out = {}
+    for i, (name, prior) in enumerate(sorted(cfg.search.items())):
+        k_coin, k_factor, k_prior = jax.random.split(jax.random.fold_in(key, i), 3)
+        v = values[name]
+        factor = jnp.asarray(cfg.perturb, jnp.float32)[jax.random.randint(k_factor, v.shape, 0, 2)]
+        resample = jax.random.uniform(k_coin, v.shape) < cfg.resample_prob
+        new = jnp.where(resample, prior.sample(k_prior, v.shape), prior.clip(v * factor))
+        out[name] = jnp.where(mask, new, v).astype(v.dtype)
+    return out
+
+
+class PBT:
+    """PBT of ``agent`` (an agent object, e.g. ``ppo.PPO(cfg)``) under ``cfg``. Methods are pure and jittable."""
+
+    def __init__(self, agent: Any, cfg: PBTConfig):
+        if not isinstance(cfg, PBTConfig):
+            raise TypeError(f"PBT needs a PBTConfig, got {type(cfg).__name__}")
+        for name in ("init", "train_chunk", "evaluate"):
+            if not callable(getattr(agent, name, None)):
+                raise TypeError(f"PBT needs an agent with {name}(); {type(agent).__name__} has none")
+        template = jax.eval_shape(agent.init, jax.random.key(0))
+        names = {f for f in dir(template.hparams) if not f.startswith("_")}
+        unknown = sorted(set(cfg.search) - names)
+        if unknown:
+            raise ValueError(f"PBT search names unknown hyperparameter(s) {unknown} of {type(agent).__name__}")
+        self.agent, self.cfg = agent, cfg
+
+    def init(self, key: jax.Array) -> PBTState:
+        """Members with searched hyperparameters drawn from their priors, the rest at the agent's defaults."""
+        cfg = self.cfg
+        k_h, k_m, k_run = jax.random.split(key, 3)
+        hp = {n: p.sample(jax.random.fold_in(k_h, i), (cfg.population,))
+              for i, (n, p) in enumerate(sorted(cfg.search.items()))}
+        members = jax.vmap(self.agent.init)(jax.random.split(k_m, cfg.population), hp)
+        return PBTState(members, k_run, jnp.int32(0), jnp.zeros(cfg.population, jnp.int32))
+
+    def fitness(self, key: jax.Array, members: Any, metrics: Mapping[str, jax.Array]) -> jax.Array:
+        """``[P]`` fitness of the members after a round."""
+        if self.cfg.fitness == "train":
+            r = metrics["episode_return"]  # [P, updates]
+            return jnp.nanmean(r, axis=1)
+        keys = jax.random.split(key, self.cfg.population)
+        ev = jax.vmap(lambda k, s: self.agent.evaluate(k, s, self.cfg.eval_episodes))(keys, members)
+        return jnp.nanmean(ev, axis=1)
+
+    def exploit_explore(self, key: jax.Array, state: PBTState, fitness: jax.Array):
+        """Copy losers' states from donors and explore their hyperparameters; returns ``(state, record)``."""
+        cfg = self.cfg
+        k_sel, k_exp = jax.random.split(key)
+        rnd = state.round
+        used = {n: getattr(_hparams(state.members), n) for n in sorted(cfg.search)}
+        if cfg.exploit:
+            parent, loses = select(k_sel, fitness, cfg)
+            ready = rnd - state.last_copy >= cfg.ready_rounds
+            copied = loses & ready
+            parent = jnp.where(copied, parent, jnp.arange(cfg.population)).astype(jnp.int32)
+            members = jax.tree.map(lambda x: x[parent], state.members)
+            donor_values = {n: v[parent] for n, v in used.items()}
+            members = _set_hparams(members, explore(k_exp, donor_values, copied, cfg))
+            last_copy = jnp.where(copied, rnd, state.last_copy)
+        else:
+            parent, copied, members, last_copy = jnp.arange(cfg.population), jnp.zeros(cfg.population, bool), \
+                state.members, state.last_copy
+        record = {"fitness": fitness, "hparams": used, "parent": parent.astype(jnp.int32), "copied": copied}
+        return state.replace(members=members, last_copy=last_copy), record
+
+    def round_step(self, state: PBTState) -> tuple[PBTState, dict[str, Any]]:
+        """Train every member for a round, then exploit and explore."""
+        k_eval, k_ex, k_next = jax.random.split(state.key, 3)
+        n = self.cfg.updates_per_round
+        members, metrics = jax.vmap(lambda s: self.agent.train_chunk(s, n))(state.members)
+        fitness = self.fitness(k_eval, members, metrics)
+        state = state.replace(members=members, round=state.round + 1)
+        state, record = self.exploit_explore(k_ex, state, fitness)
+        record["train_return"] = jnp.nanmean(metrics["episode_return"], axis=1)
+        return state.replace(key=k_next), record
+
+    def run(self, state: PBTState, n_rounds: int) -> tuple[PBTState, dict[str, Any]]:
+        """``n_rounds`` (static) rounds under ``lax.scan``; history leaves ``[n_rounds, P]``."""
+        if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
+            raise ValueError(f"n_rounds must be a positive int, got {n_rounds!r}")
+        return jax.lax.scan(lambda s, _: self.round_step(s), state, None, length=n_rounds)
+
+
+def make_pbt(agent: Any, cfg: PBTConfig):
+    """``pbt(key) -> (PBTState, history)`` running all ``cfg.rounds`` rounds in one program."""
+    p = PBT(agent, cfg)
+
+    def pbt(key: jax.Array):
+        return p.run(p.init(key), cfg.rounds)
+
+    pbt.pbt = p
+    return pbt
+
+
+# =========================================================================== lineage and replay
+def lineage(history: Mapping[str, Any], member: int) -> np.ndarray:
+    """The line ``[R]`` behind ``member``'s final state: entry ``r`` is the member whose training in round
+    ``r`` it continues (its own index in the last round; ``parent`` pointers before that)."""
+    parent = np.asarray(history["parent"])  # [R, P]: after round r, member i continues parent[r, i]'s state
+    rounds = parent.shape[0]
+    line = np.zeros(rounds, np.int64)
+    line[-1] = member
+    for r in range(rounds - 2, -1, -1):
+        line[r] = parent[r, line[r + 1]]
+    return line
+
+
+def incumbent_schedule(history: Mapping[str, Any]) -> tuple[int, dict[str, np.ndarray]]:
+    """``(member, {name: [R]})``: the best member of the last round and the hyperparameters its line used."""
+    fitness = np.asarray(history["fitness"])[-1]
+    best = int(np.nanargmax(np.where(np.isnan(fitness), -np.inf, fitness)))
+    line = lineage(history, best)
+    sched = {n: np.asarray(v)[np.arange(len(line)), line] for n, v in history["hparams"].items()}
+    return best, sched
+
+
+def replay_schedule(agent: Any, schedule: Mapping[str, jax.Array], key: jax.Array, updates_per_round: int):
+    """Train one fresh run with per-round hyperparameters ``schedule`` (``{name: [R]}``); ``vmap`` over keys.
+
+    Returns ``(state, metrics)`` with metrics ``[R * updates_per_round]``. A constant schedule replays a
+    fixed setting (random search, defaults) under the same chunking.
+    """
+    sched = {n: jnp.asarray(v, jnp.float32) for n, v in schedule.items()}
+    state = agent.init(key, {n: v[0] for n, v in sched.items()})
+
+    def one(s, hp):
+        s = _set_hparams(s, hp)
+        return agent.train_chunk(s, updates_per_round)
+
+    state, metrics = jax.lax.scan(one, state, sched)
+    return state, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
