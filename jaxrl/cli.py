@@ -54,7 +54,9 @@ class Algo:
 ALGOS: dict[str, Algo] = {
     "ppo": Algo("jaxrl.agents.ppo", "Config", "PPO"),
     "dqn": Algo("jaxrl.agents.dqn", "Config", "DQN"),
-    # "sac": Algo("jaxrl.agents.sac", "Config", "SAC", default_env="Pendulum-v1"),
+    "pqn": Algo("jaxrl.agents.pqn", "Config", "PQN"),
+    "sac": Algo("jaxrl.agents.sac", "Config", "SAC", default_env="Pendulum-v1"),
+    "td3": Algo("jaxrl.agents.td3", "Config", "TD3", default_env="Pendulum-v1"),
 }
 
 

@@ -9,6 +9,8 @@ used in error messages) and implement ``validate`` with the checks below.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -57,6 +59,14 @@ class ConfigBase:
                 if minimum == 0:
                     what = "a non-negative integer"
                 raise ValueError(f"{self._name}.{f} must be {what}, got {v!r}")
+
+    def check_reals(self, checks: Mapping[str, tuple[Any, str]]) -> None:
+        """Each field named in ``checks`` is a finite real satisfying its predicate, else ``ValueError``."""
+        for name, (ok, text) in checks.items():
+            v = getattr(self, name)
+            real = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            if not real or not ok(v):
+                raise ValueError(f"{self._name}.{name} must be {text} (and finite), got {v!r}")
 
     def check_choice(self, name: str, options: Any) -> None:
         v = getattr(self, name)

@@ -58,7 +58,4 @@ class Config(OffPolicyConfig):
     def validate(self) -> None:
         super().validate()
         self.check_ints("target_period", minimum=0)
-        for name, (ok, text) in CHECKS.items():
-            v = getattr(self, name)
-            if not ok(v):
-                raise ValueError(f"dqn.Config.{name} must be {text}, got {v!r}")
+        self.check_reals(CHECKS)
