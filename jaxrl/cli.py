@@ -206,19 +206,28 @@ def train_loop(
     resume: bool = False,
     progress: bool = True,
     title: str = "",
+    devices: str | int | None = None,
 ) -> dict[str, Any]:
     """Train every seed of ``agent`` chunk by chunk into the :class:`jaxrl.runs.RunDir` ``run``.
 
     Writes metrics rows and a checkpoint after every chunk, then evaluates each
     seed (``eval_episodes`` episodes), writes scores.json and the learning
-    curve, and returns the scores dict.
+    curve, and returns the scores dict. With ``devices`` the seeds are sharded
+    over a device mesh (:mod:`jaxrl.sharding`).
     """
     import jax
     from tqdm.auto import tqdm
 
+    from jaxrl import sharding
+
+    mesh = sharding.batch_mesh(devices) if devices else None
+
+    def batched(f):  # vmap over seeds; sharded over devices with --devices
+        return sharding.sharded_vmap(f, mesh) if mesh is not None else jax.jit(jax.vmap(f))
+
     num_updates = int(agent.num_updates)
     init_keys, eval_keys = seed_keys(seeds)
-    state = jax.jit(jax.vmap(agent.init))(init_keys)
+    state = batched(agent.init)(init_keys)
     done, steps = 0, np.zeros(len(seeds), np.int64)
     if resume and run.checkpoint_path.exists():
         state, meta = run.restore_checkpoint(like=state)
@@ -232,7 +241,7 @@ def train_loop(
 
     def chunk_fn(n: int) -> Callable:
         if n not in fns:
-            fns[n] = jax.jit(jax.vmap(lambda s: agent.train_chunk(s, n)))
+            fns[n] = batched(lambda s, n=n: agent.train_chunk(s, n))
         return fns[n]
 
     bar = tqdm(
@@ -276,7 +285,7 @@ def train_loop(
     bar.close()
     train_s = time.perf_counter() - t_start
 
-    eval_fn = jax.jit(jax.vmap(lambda k, s: agent.evaluate(k, s, eval_episodes)))
+    eval_fn = batched(lambda k, s: agent.evaluate(k, s, eval_episodes))
     returns = np.asarray(jax.device_get(eval_fn(eval_keys, state)), np.float64)  # [S, episodes]
     final = returns.reshape(len(seeds), -1).mean(axis=1)
     m = run.read_metrics() if run.metrics_path.exists() else {}
@@ -381,6 +390,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             run = RunDir.create(out, record, seeds)
         except FileExistsError as e:
             raise SystemExit(str(e)) from None
+    if getattr(args, "devices", None):
+        from jaxrl import sharding
+
+        try:
+            d = sharding.mesh_size(sharding.batch_mesh(args.devices))
+        except ValueError as e:
+            raise SystemExit(f"jaxrl train --devices: {e}") from None
+        if len(seeds) % d:
+            raise SystemExit(f"jaxrl train: {len(seeds)} seeds do not split over {d} devices; "
+                             f"use --seeds a multiple of {d}")
     env_id = getattr(cfg, algo.env_field)
     n_up = int(agent.num_updates)
     extra = f" (+1 compile for the last {n_up % chunk})" if n_up % chunk else ""
@@ -397,6 +416,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
         progress=not args.no_progress,
         title=f"{algo_name} {env_id}",
+        devices=getattr(args, "devices", None),
     )
     print(format_scores(scores))
     print(f"run directory: {run.path}")
@@ -531,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--env", metavar="ID", help="environment id (default: the algorithm's, CartPole-v1 for ppo)")
     t.add_argument("--seeds", type=int, metavar="N", help="number of seeds trained in parallel (default 16)")
     t.add_argument("--seed", type=int, metavar="S", help="first seed (default 0): seeds are SEED .. SEED+N-1")
+    t.add_argument("--devices", metavar="all|N", help="shard the seeds over all (or the first N) devices "
+                   "(jax.sharding mesh); --seeds must be a multiple of the device count (default: one device)")
     t.add_argument(
         "--total-steps",
         type=parse_steps,

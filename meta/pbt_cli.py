@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/pbt-<algo>-<env>-<utc>)")
     p.add_argument("--resume", metavar="DIR", help="continue the PBT run in DIR")
+    p.add_argument("--devices", metavar="all|N",
+                   help="shard the population over all (or N) devices; --population must be a multiple")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -189,7 +191,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     pbt = build(rec)
     cfg = pbt.cfg
     ck, hist_path = out / "checkpoint", out / "history.json"
-    round_fn = jax.jit(pbt.round_step)
+    if args.devices:
+        from jaxrl import sharding
+
+        try:
+            mesh = sharding.batch_mesh(args.devices)
+        except ValueError as e:
+            raise SystemExit(f"jaxrl pbt --devices: {e}") from None
+        d = sharding.mesh_size(mesh)
+        if cfg.population % d:
+            raise SystemExit(f"jaxrl pbt: population {cfg.population} does not split over {d} devices; "
+                             f"use a multiple of {d}")
+        like = jax.eval_shape(pbt.init, jax.random.key(0))
+        round_fn = sharding.shard_carry(pbt.round_step, sharding.population_shardings(like, mesh, cfg.population))
+    else:
+        round_fn = jax.jit(pbt.round_step)
     if args.resume and ck.exists():
         like = jax.eval_shape(pbt.init, jax.random.key(0))
         state, _ = checkpoint.restore(ck, like)
