@@ -31,6 +31,8 @@ import numpy as np
 from benchmarks.common import print_table, write_result
 
 REJAX = {"agents": 45, "steps_each": 100_000, "wall_s": 61.0, "steps_per_s": 73_000, "device": "Colab T4 GPU"}
+# discrete SAC for the comparison: 32 envs per agent, one update of 128 samples per 32 env steps
+REJAX_SAC = dict(num_envs=32, gradient_steps=1, batch_size=128, learning_starts=2_000, tau=0.05, buffer_size=20_000)
 
 # (label, module, env, config overrides); budgets are each agent's default learning budget on that env
 AGENTS: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -107,7 +109,7 @@ def bench_rejax(quick: bool) -> dict | None:
     mod = _module("jaxrl.agents.sac")
     if mod is None:
         return None
-    cfg = _config(mod, "CartPole-v1", {"total_timesteps": REJAX["steps_each"]}, quick)
+    cfg = _config(mod, "CartPole-v1", {"total_timesteps": REJAX["steps_each"], **REJAX_SAC}, quick)
     row = {"agent": "sac-discrete", **run_agent(mod, cfg, REJAX["agents"])}
     row["rejax_steps_per_s"] = REJAX["steps_per_s"]
     row["speedup_vs_rejax_t4"] = round(row["steps_per_s"] / REJAX["steps_per_s"], 2)
@@ -115,7 +117,13 @@ def bench_rejax(quick: bool) -> dict | None:
     return row
 
 
-LAG_ENVS = [("FinPlate-Thrust-v0", {}), ("FinRay-Thrust-v0", {}), ("KS-v0", {})]
+# SAC with 8 envs ("workers") and 4 learner updates per iteration; KS with the study's gamma and batch
+LAG_SAC = dict(num_envs=8, gradient_steps=4, learning_starts=2_000)
+LAG_ENVS = [
+    ("FinPlate-Thrust-v0", dict(LAG_SAC, gamma=0.95)),
+    ("FinRay-Thrust-v0", dict(LAG_SAC, gamma=0.95)),
+    ("KS-v0", dict(LAG_SAC, gamma=0.977, batch_size=128)),
+]
 
 
 def bench_lag(lags: list[int], seeds: int, steps: int, quick: bool, envs: list[str] | None) -> list[dict]:
@@ -142,8 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--skip-agents", action="store_true")
     p.add_argument("--skip-rejax", action="store_true")
     p.add_argument("--lag", type=int, nargs="*", default=None, help="actor lags to compare, e.g. --lag 0 4 16")
-    p.add_argument("--lag-seeds", type=int, default=4)
-    p.add_argument("--lag-steps", type=int, default=50_000)
+    p.add_argument("--lag-seeds", type=int, default=2)
+    p.add_argument("--lag-steps", type=int, default=20_000)
     p.add_argument("--lag-envs", nargs="*", default=None)
     args = p.parse_args(argv)
     record: dict[str, Any] = {"args": vars(args)}
