@@ -37,6 +37,10 @@ class AgentEnv:
     def continuous(self) -> bool:
         return self.kind == "gaussian"
 
+    def to_env_action(self, flat: jax.Array) -> jax.Array:
+        """Flat policy actions ``[B, d]`` -> ``[B, *action_shape]``."""
+        return flat.reshape((flat.shape[0],) + self.action_shape)
+
     def random_actions(self, key: jax.Array, n: int) -> Any:
         """``n`` uniformly random actions, ``[n, ...]``."""
         return jax.vmap(self.action_space.sample)(jax.random.split(key, n))

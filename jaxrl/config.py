@@ -96,6 +96,23 @@ class ConfigBase:
             s.make(**self.env_params)  # unknown parameter names raise here
 
 
+class OnPolicySizes:
+    """Derived sizes of rollout-based configs (from num_envs, num_steps, num_minibatches, total_timesteps)."""
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: ``num_envs * num_steps``."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+
 def check_batches(cfg: Any) -> None:
     """On-policy batch checks: ``num_envs * num_steps`` divisible into minibatches, at least one update."""
     name = cfg._name

@@ -34,7 +34,7 @@ from jaxrl.config import COMMON_CHECKS, ConfigBase, resolve_hparams  # noqa: F40
 from jaxrl.optim import adam_step  # noqa: F401  (re-exported for agents)
 from jaxrl.replay import Replay, ReplayState, Sample
 from jaxrl.returns import nstep_return
-from jaxrl.rollout import EnvCarry, episode_mean, rollout
+from jaxrl.rollout import EnvCarry, episode_mean, rollout, scan_updates
 
 
 # =========================================================================== config
@@ -270,9 +270,7 @@ class OffPolicyAgent:
 
     def train_chunk(self, state: OffPolicyState, n_updates: int) -> tuple[OffPolicyState, dict[str, jax.Array]]:
         """``n_updates`` (static) iterations; metrics ``[n_updates]``. Chunks compose exactly."""
-        if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates <= 0:
-            raise ValueError(f"n_updates must be a positive int (static), got {n_updates!r}")
-        return jax.lax.scan(lambda s, _: self.update_step(s), state, None, length=n_updates)
+        return scan_updates(self.update_step, state, n_updates)
 
     def update_step(self, state: OffPolicyState) -> tuple[OffPolicyState, dict[str, jax.Array]]:
         cfg, hp = self.cfg, state.hparams

@@ -113,3 +113,9 @@ class TwinCritic(nn.Module):
             axis_size=self.num,
         )
         return ensemble(self.hidden, self.out_dim, self.activation, name="q")(x)
+
+
+def critic_q(critic: nn.Module, params, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """``Q_k(obs, action)`` of a continuous-action :class:`TwinCritic` -> ``[K, S]`` (``action [S, ...]`` flattened)."""
+    x = jnp.concatenate([obs, action.reshape(action.shape[0], -1).astype(obs.dtype)], axis=-1)
+    return critic.apply(params, x)[..., 0]

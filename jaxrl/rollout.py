@@ -93,3 +93,13 @@ def sgd_epochs(
 
     carry, m = jax.lax.scan(epoch, carry, jax.random.split(key, update_epochs))
     return carry, jax.tree.map(jnp.mean, m)
+
+
+def scan_updates(update_step: Callable[[Any], tuple[Any, dict]], state: Any, n_updates: int) -> tuple[Any, dict]:
+    """``n_updates`` (a static positive int) calls of ``update_step`` under ``lax.scan``; metrics ``[n_updates]``.
+
+    The ``train_chunk`` of every agent: chunks compose exactly, ``scan(scan(s, a), b) == scan(s, a + b)``.
+    """
+    if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates <= 0:
+        raise ValueError(f"n_updates must be a positive int (static), got {n_updates!r}")
+    return jax.lax.scan(lambda s, _: update_step(s), state, None, length=n_updates)

@@ -37,6 +37,18 @@ class CheckReport(NamedTuple):
     truncations: int
 
 
+def assert_trees_equal(a: Any, b: Any, what: str = "") -> None:
+    """Bit-for-bit equality of two pytrees: structure, shapes, dtypes, values (NaN == NaN, PRNG keys by data)."""
+    assert jax.tree.structure(a) == jax.tree.structure(b), f"{what}: structures differ"
+    for (path, x), (_, y) in zip(jax.tree.leaves_with_path(a), jax.tree.leaves_with_path(b), strict=True):
+        where = f"{what}{jax.tree_util.keystr(path)}"
+        if jnp.issubdtype(jnp.asarray(x).dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape and x.dtype == y.dtype, f"{where}: {x.shape}/{x.dtype} vs {y.shape}/{y.dtype}"
+        np.testing.assert_array_equal(x, y, err_msg=where)
+
+
 def check_env(
     env: Environment,
     params: Any = None,

@@ -6,6 +6,8 @@ import jax
 import numpy as np
 import pytest
 
+from jaxrl.testing import assert_trees_equal
+
 
 @pytest.fixture
 def key() -> jax.Array:
@@ -15,15 +17,6 @@ def key() -> jax.Array:
 @pytest.fixture
 def np_rng() -> np.random.Generator:
     return np.random.default_rng(0)
-
-
-def assert_trees_equal(a, b, what: str = "") -> None:
-    """Bit-for-bit equality of two pytrees (same structure, shapes, dtypes, values; NaN == NaN)."""
-    assert jax.tree.structure(a) == jax.tree.structure(b), f"{what}: structures differ"
-    for i, (x, y) in enumerate(zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)):
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.shape == y.shape and x.dtype == y.dtype, f"{what} leaf {i}: {x.shape}/{x.dtype} vs {y.shape}/{y.dtype}"
-        np.testing.assert_array_equal(x, y, err_msg=f"{what} leaf {i}")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl.config import ConfigBase, check_batches
+from jaxrl.config import ConfigBase, OnPolicySizes, check_batches
 
 
 @struct.dataclass
@@ -39,7 +39,7 @@ HPARAM_NAMES = tuple(f.name for f in dataclasses.fields(HParams) if f.name != "o
 
 
 @dataclass(frozen=True)
-class Config(ConfigBase):
+class Config(ConfigBase, OnPolicySizes):
     """PPO settings (PureJaxRL names in lower case; defaults are PureJaxRL's CartPole ones)."""
 
     _name = "ppo.Config"
@@ -73,20 +73,6 @@ class Config(ConfigBase):
     adam_eps: float = 1e-5
     init_log_std: float = 0.0  # Gaussian policies
     reset_mode: str | None = None  # VecEnv reset mode (None: its default)
-
-    # ------------------------------------------------------------------ derived sizes
-    @property
-    def batch_size(self) -> int:
-        """Transitions per update: ``num_envs * num_steps``."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:

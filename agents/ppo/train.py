@@ -33,7 +33,7 @@ from jaxrl.agents.ppo.loss import Batch, PolicyObjective, clipped_objective, ppo
 from jaxrl.networks import ActorCritic, distribution_for
 from jaxrl.optim import adam_step
 from jaxrl.returns import gae, successor_values
-from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, rollout, sgd_epochs
+from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, rollout, scan_updates, sgd_epochs
 from jaxrl.wrappers import ClipAction, EpisodeStatistics, FlattenObservation
 
 METRIC_NAMES = (
@@ -150,9 +150,7 @@ class PPO:
         ``train_chunk(s, a + b)``. The learning-rate schedule follows
         ``runner_state.update / num_updates`` (annealing stops at zero).
         """
-        if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates <= 0:
-            raise ValueError(f"n_updates must be a positive int (static), got {n_updates!r}")
-        return jax.lax.scan(lambda s, _: self.update_step(s), runner_state, None, length=n_updates)
+        return scan_updates(self.update_step, runner_state, n_updates)
 
     def update_step(self, state: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         """One PPO update (rollout, advantages, epochs of minibatch SGD)."""

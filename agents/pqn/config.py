@@ -16,7 +16,7 @@ from typing import Any
 import jax
 from flax import struct
 
-from jaxrl.config import COMMON_CHECKS, ConfigBase, check_batches, resolve_hparams
+from jaxrl.config import COMMON_CHECKS, ConfigBase, OnPolicySizes, check_batches, resolve_hparams
 from jaxrl.exploration import EPSILON_CHECKS
 
 
@@ -43,7 +43,7 @@ CHECKS = {
 
 
 @dataclass(frozen=True)
-class Config(ConfigBase):
+class Config(ConfigBase, OnPolicySizes):
     """PQN settings; defaults are rejax's CartPole ones (2**19 steps, 16 envs x 128 steps)."""
 
     _name = "pqn.Config"
@@ -70,20 +70,6 @@ class Config(ConfigBase):
     layer_norm: bool = True  # LayerNorm after every hidden Dense layer (PQN's stabiliser; off only for ablations)
     anneal_lr: bool = False  # linear decay of lr to 0 over the run
     reset_mode: str | None = None  # VecEnv reset mode (None: its default)
-
-    # ------------------------------------------------------------------ derived sizes
-    @property
-    def batch_size(self) -> int:
-        """Transitions per update: ``num_envs * num_steps``."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:

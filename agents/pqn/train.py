@@ -30,7 +30,7 @@ from jaxrl.agents.pqn.loss import Batch, pqn_loss, q_lambda_targets
 from jaxrl.agents.pqn.network import QNetwork
 from jaxrl.exploration import epsilon, epsilon_greedy
 from jaxrl.optim import adam_step
-from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, rollout, sgd_epochs
+from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, rollout, scan_updates, sgd_epochs
 
 METRIC_NAMES = ("episode_return", "episode_length", "env_steps", "loss", "q_mean", "grad_norm", "epsilon", "lr")
 
@@ -115,9 +115,7 @@ class PQN:
         ``train_chunk(s, a + b)``; the epsilon and learning-rate schedules follow
         ``runner_state.update / num_updates``.
         """
-        if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates <= 0:
-            raise ValueError(f"n_updates must be a positive int (static), got {n_updates!r}")
-        return jax.lax.scan(lambda s, _: self.update_step(s), runner_state, None, length=n_updates)
+        return scan_updates(self.update_step, runner_state, n_updates)
 
     def update_step(self, state: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         """One PQN update (epsilon-greedy rollout, Q(lambda) targets, epochs of minibatch SGD)."""

@@ -37,7 +37,7 @@ from jaxrl import offpolicy
 from jaxrl.agents.sac.config import CHECKS, Config, HParams
 from jaxrl.networks import MLP, Categorical
 from jaxrl.offpolicy import Batch, OffPolicyAgent
-from jaxrl.offpolicy_nets import GaussianActor, TanhGaussian, TwinCritic
+from jaxrl.offpolicy_nets import GaussianActor, TanhGaussian, TwinCritic, critic_q
 
 
 @struct.dataclass
@@ -127,12 +127,7 @@ class SAC(OffPolicyAgent):
         discrete ``Q_k(obs, .)`` -> ``[K, S, A]`` (``action`` unused)."""
         if self.discrete:
             return self.critic.apply(critic, obs)
-        x = jnp.concatenate([obs, action.reshape(action.shape[0], -1).astype(obs.dtype)], axis=-1)
-        return self.critic.apply(critic, x)[..., 0]
-
-    def _to_env(self, action: jax.Array) -> jax.Array:
-        """Flat ``[B, d]`` -> ``[B, *action_shape]``."""
-        return action.reshape((action.shape[0],) + self.spec.action_shape)
+        return critic_q(self.critic, critic, obs, action)
 
     # ------------------------------------------------------------------ hooks
     def init_learner(self, key: jax.Array, hparams: HParams) -> Learner:
@@ -153,12 +148,12 @@ class SAC(OffPolicyAgent):
     def explore(self, params: Any, key: jax.Array, obs: jax.Array, hparams: HParams, progress: jax.Array) -> jax.Array:
         """Samples of the stochastic policy: ``[B]`` int32 or ``[B, *action_shape]`` in ``(-1, 1)``."""
         action = self.policy(params, obs).sample(key)
-        return action if self.discrete else self._to_env(action)
+        return action if self.discrete else self.spec.to_env_action(action)
 
     def greedy(self, params: Any, obs: jax.Array) -> jax.Array:
         """``argmax`` logits (discrete) or ``tanh(mean)`` (continuous)."""
         action = self.policy(params, obs).mode()
-        return action if self.discrete else self._to_env(action)
+        return action if self.discrete else self.spec.to_env_action(action)
 
     def target(self, learner: Learner, key: jax.Array, batch: Batch) -> jax.Array:
         """Soft TD targets ``[S]`` from the target critics and the current actor (``key``: ``a' ~ pi(next_obs)``)."""

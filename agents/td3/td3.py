@@ -31,7 +31,7 @@ from flax import struct
 from jaxrl import offpolicy
 from jaxrl.agents.td3.config import CHECKS, Config, HParams
 from jaxrl.offpolicy import Batch, OffPolicyAgent
-from jaxrl.offpolicy_nets import DeterministicActor, TwinCritic
+from jaxrl.offpolicy_nets import DeterministicActor, TwinCritic, critic_q
 
 
 @struct.dataclass
@@ -85,12 +85,7 @@ class TD3(OffPolicyAgent):
 
     def q_values(self, critic: Any, obs: jax.Array, action: jax.Array) -> jax.Array:
         """``Q_k(obs, action)`` -> ``[K, S]`` (``action [S, ...]``, flattened)."""
-        x = jnp.concatenate([obs, action.reshape(action.shape[0], -1).astype(obs.dtype)], axis=-1)
-        return self.critic.apply(critic, x)[..., 0]
-
-    def _to_env(self, action: jax.Array) -> jax.Array:
-        """Flat ``[B, d]`` -> ``[B, *action_shape]``."""
-        return action.reshape((action.shape[0],) + self.spec.action_shape)
+        return critic_q(self.critic, critic, obs, action)
 
     # ------------------------------------------------------------------ hooks
     def init_learner(self, key: jax.Array, hparams: HParams) -> Learner:
@@ -106,10 +101,10 @@ class TD3(OffPolicyAgent):
         """``clip(mu(obs) + exploration_noise * N(0, 1), -1, 1)`` -> ``[B, *action_shape]``."""
         a = self.mu(params, obs)
         a = jnp.clip(a + hparams.exploration_noise * jax.random.normal(key, a.shape, a.dtype), -1.0, 1.0)
-        return self._to_env(a)
+        return self.spec.to_env_action(a)
 
     def greedy(self, params: Any, obs: jax.Array) -> jax.Array:
-        return self._to_env(self.mu(params, obs))
+        return self.spec.to_env_action(self.mu(params, obs))
 
     def target(self, learner: Learner, key: jax.Array, batch: Batch, hp: HParams) -> jax.Array:
         """TD targets ``[S]`` from the target networks with smoothed target actions (``key``: the noise)."""

@@ -14,6 +14,7 @@ import pytest
 
 from jaxrl import checkpoint, offpolicy
 from jaxrl.agents import dqn
+from jaxrl.testing import assert_trees_equal
 
 
 # --------------------------------------------------------------------------- config
@@ -105,15 +106,6 @@ TINY = dict(total_timesteps=4 * 8 * 4, num_envs=4, num_steps=2, learning_starts=
             hidden=(16,), gradient_steps=2)
 
 
-def _assert_trees_equal(a, b):
-    la, lb = jax.tree.leaves_with_path(a), jax.tree.leaves_with_path(b)
-    assert [p for p, _ in la] == [p for p, _ in lb]
-    for (p, x), (_, y) in zip(la, lb, strict=True):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(p))
-
-
 @pytest.mark.parametrize("extra", [dict(), dict(n_step=3, prioritized=True, dueling=True, actor_lag=2)])
 def test_chunks_with_checkpoint_equal_one_run(extra, tmp_path):
     cfg = dqn.Config(**TINY, **extra)
@@ -132,8 +124,8 @@ def test_chunks_with_checkpoint_equal_one_run(extra, tmp_path):
     restored, _ = checkpoint.restore(path, like=init(jax.random.key(0)))
     s16, m_b = chunk8(restored)
     full, m_full = jax.jit(dqn.make_train(cfg))(jax.random.key(3))
-    _assert_trees_equal(s16, full)
-    _assert_trees_equal({k: jnp.concatenate([m_a[k], m_b[k]]) for k in m_full}, m_full)
+    assert_trees_equal(s16, full)
+    assert_trees_equal({k: jnp.concatenate([m_a[k], m_b[k]]) for k in m_full}, m_full)
     assert sorted(m_full) == sorted(agent.metric_names)
     np.testing.assert_array_equal(m_full["env_steps"], np.arange(1, 17) * 8)
     # no learning before learning_starts (16 steps = 2 iterations), learning after
@@ -153,9 +145,9 @@ def test_actor_lag_acts_with_params_k_updates_old():
         history.append(s.learner.params)
         # the snapshot the next iteration acts with: params after (updates done - 2) updates
         u = int(s.update)
-        _assert_trees_equal(offpolicy.lag_oldest(s.lag), history[max(u - 2, 0)])
+        assert_trees_equal(offpolicy.lag_oldest(s.lag), history[max(u - 2, 0)])
     with pytest.raises(AssertionError):
-        _assert_trees_equal(history[-1], history[-3])  # parameters did move
+        assert_trees_equal(history[-1], history[-3])  # parameters did move
 
 
 # --------------------------------------------------------------------------- learning

@@ -17,6 +17,7 @@ from jaxrl import checkpoint
 from jaxrl import running_stats as rs
 from jaxrl.agents import ppo
 from jaxrl.networks import Categorical
+from jaxrl.testing import assert_trees_equal
 
 # --------------------------------------------------------------------------- config
 
@@ -198,17 +199,9 @@ def tiny():
     return cfg, ppo.PPO(cfg)
 
 
-def _assert_trees_equal(a, b):
-    la, lb = jax.tree.leaves_with_path(a), jax.tree.leaves_with_path(b)
-    assert [p for p, _ in la] == [p for p, _ in lb]
-    for (p, x), (_, y) in zip(la, lb, strict=True):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(p))
-
-
 def test_chunks_with_checkpoint_equal_one_run(tiny, tmp_path):
     cfg, agent = tiny
+    chex.clear_trace_counter()  # the counter is keyed by function name, shared across test modules
 
     @jax.jit
     @chex.assert_max_traces(n=1)
@@ -224,8 +217,8 @@ def test_chunks_with_checkpoint_equal_one_run(tiny, tmp_path):
     s4, m_b = chunk2(restored)  # same shapes and types as a fresh state: no retrace
     full, m_full = jax.jit(ppo.make_train(cfg))(jax.random.key(7))
     assert int(full.update) == agent.num_updates == 4
-    _assert_trees_equal(s4, full)
-    _assert_trees_equal({k: jnp.concatenate([m_a[k], m_b[k]]) for k in m_full}, m_full)
+    assert_trees_equal(s4, full)
+    assert_trees_equal({k: jnp.concatenate([m_a[k], m_b[k]]) for k in m_full}, m_full)
     assert sorted(m_full) == sorted(ppo.METRIC_NAMES)
     assert all(v.shape == (4,) for v in m_full.values())
     np.testing.assert_array_equal(m_full["env_steps"], [64, 128, 192, 256])
