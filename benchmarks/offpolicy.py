@@ -90,9 +90,11 @@ def run_agent(mod, cfg, seeds: int) -> dict[str, Any]:
     }
 
 
-def bench_agents(seed_counts: list[int], quick: bool) -> list[dict]:
+def bench_agents(seed_counts: list[int], quick: bool, only: list[str] | None = None) -> list[dict]:
     rows = []
     for label, module, env_id, overrides in AGENTS:
+        if only and label not in only:
+            continue
         mod = _module(module)
         if mod is None:
             print(f"{module} is not available: skipping {label}")
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 16], help="vmapped seeds per agent run")
     p.add_argument("--quick", action="store_true", help="10x smaller budgets (smoke run)")
     p.add_argument("--skip-agents", action="store_true")
+    p.add_argument("--agents", nargs="*", default=None, help=f"only these of {[a[0] for a in AGENTS]}")
     p.add_argument("--skip-rejax", action="store_true")
     p.add_argument("--lag", type=int, nargs="*", default=None, help="actor lags to compare, e.g. --lag 0 4 16")
     p.add_argument("--lag-seeds", type=int, default=2)
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     record: dict[str, Any] = {"args": vars(args)}
     if not args.skip_agents:
-        record["agents"] = bench_agents(args.seeds, args.quick)
+        record["agents"] = bench_agents(args.seeds, args.quick, args.agents)
     if not args.skip_rejax:
         record["rejax"] = bench_rejax(args.quick)
     if args.lag:
