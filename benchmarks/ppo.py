@@ -76,11 +76,19 @@ def timed(fn, *args, repeats: int) -> tuple[float, float, float, object]:
     return max(first - wall, 0.0), wall, cpu, out
 
 
-def bench_cartpole(seeds: list[int], repeats: int) -> list[dict]:
+def bench_cartpole(seeds: list[int], repeats: int, devices: str | None = None) -> list[dict]:
     train = ppo.make_train(CARTPOLE)
+    mesh = None
+    if devices:
+        from jaxrl import sharding
+
+        mesh = sharding.batch_mesh(devices)
     rows = []
     for n in seeds:
-        fn = jax.jit(jax.vmap(train)) if n > 1 else jax.jit(train)
+        if mesh is not None and n > 1 and n % sharding.mesh_size(mesh) == 0:
+            fn = sharding.sharded_vmap(train, mesh)  # seeds split over devices (one thread each on CPU)
+        else:
+            fn = jax.jit(jax.vmap(train)) if n > 1 else jax.jit(train)
         keys = jax.random.split(jax.random.key(0), n) if n > 1 else jax.random.key(0)
         load = os.getloadavg()[0]
         compile_s, run_s, cpu_s, (_, metrics) = timed(fn, keys, repeats=repeats)
@@ -98,6 +106,7 @@ def bench_cartpole(seeds: list[int], repeats: int) -> list[dict]:
                 "final_return": round(final_return(metrics), 1),
                 "purejaxrl_steps_per_s": ref.get("steps_per_s"),
                 "speedup": round(sps / ref["steps_per_s"], 2) if "steps_per_s" in ref else None,
+                "devices": sharding.mesh_size(mesh) if mesh is not None and n > 1 else 1,
                 "load_avg": round(load, 2),  # other processes on the machine when this row started
             }
         )
@@ -147,8 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 16, 64], help="vmapped seeds per CartPole run")
     p.add_argument("--repeats", type=int, default=2, help="timed calls per configuration (best is reported)")
     p.add_argument("--brax-seeds", type=int, default=1, help="seeds for inverted_pendulum (0 skips it)")
+    p.add_argument("--devices", metavar="all|N", help="shard multi-seed runs over devices; on CPU run with "
+                   "XLA_FLAGS=--xla_force_host_platform_device_count=2 so each core runs its share of the seeds")
     args = p.parse_args(argv)
-    rows = bench_cartpole(args.seeds, args.repeats)
+    rows = bench_cartpole(args.seeds, args.repeats, args.devices)
     print_table(rows, title="PPO CartPole-v1 (PureJaxRL defaults, 500k steps per seed)")
     brax = bench_inverted_pendulum(args.brax_seeds) if args.brax_seeds > 0 else None
     write_result(
