@@ -176,3 +176,19 @@ def test_cli_writes_history_plots_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["pbt", "ppo", "--search", "lr=1:0", "--out", str(tmp_path / "x")])
     assert "Prior needs finite low < high" in capsys.readouterr().err
+
+
+def test_off_policy_members_copy_their_replay_buffer():
+    from jaxrl.agents import dqn
+
+    agent = dqn.DQN(dqn.Config(total_timesteps=4 * 8 * 4, num_envs=4, num_steps=2, learning_starts=8, batch_size=8,
+                               buffer_size=64, hidden=(8,)))
+    pbt = P.PBT(agent, P.PBTConfig(search={"lr": P.Prior(1e-4, 1e-2, log=True)}, population=4, fitness="train"))
+    state = jax.jit(pbt.init)(jax.random.key(0))
+    members, _ = jax.jit(jax.vmap(lambda s: agent.train_chunk(s, 3)))(state.members)
+    state = state.replace(members=members, round=jnp.int32(1))
+    new, rec = jax.jit(pbt.exploit_explore)(jax.random.key(1), state, jnp.array([1.0, 4.0, 0.0, 2.0]))
+    assert list(np.flatnonzero(np.asarray(rec["copied"]))) == [2] and int(rec["parent"][2]) == 1
+    assert leaves_equal(member(new, 2).buffer, member(state, 1).buffer)  # replay contents travel with the copy
+    assert leaves_equal(member(new, 2).learner, member(state, 1).learner)
+    assert not leaves_equal(member(state, 2).buffer.data, member(state, 1).buffer.data)
