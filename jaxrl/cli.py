@@ -19,6 +19,7 @@ import ast
 import dataclasses
 import importlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -390,7 +391,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             run = RunDir.create(out, record, seeds)
         except FileExistsError as e:
             raise SystemExit(str(e)) from None
-    if getattr(args, "devices", None):
+    if getattr(args, "devices", None) is None:  # auto: shard over all devices when the seeds split evenly
+        import jax
+
+        n_dev = jax.device_count()
+        args.devices = "all" if n_dev > 1 and len(seeds) % n_dev == 0 else None
+    elif str(args.devices).lower() in ("1", "none", "off"):
+        args.devices = None
+    if args.devices:
         from jaxrl import sharding
 
         try:
@@ -403,8 +411,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     env_id = getattr(cfg, algo.env_field)
     n_up = int(agent.num_updates)
     extra = f" (+1 compile for the last {n_up % chunk})" if n_up % chunk else ""
+    where = f", sharded over {d} devices" if args.devices else ""
     print(
-        f"{algo_name} on {env_id}: {len(seeds)} seeds, {n_up} updates in chunks of {chunk}{extra} -> {run.path}",
+        f"{algo_name} on {env_id}: {len(seeds)} seeds{where}, {n_up} updates in chunks of {chunk}{extra} -> {run.path}",
         flush=True,
     )
     scores = train_loop(
@@ -552,7 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seeds", type=int, metavar="N", help="number of seeds trained in parallel (default 16)")
     t.add_argument("--seed", type=int, metavar="S", help="first seed (default 0): seeds are SEED .. SEED+N-1")
     t.add_argument("--devices", metavar="all|N", help="shard the seeds over all (or the first N) devices "
-                   "(jax.sharding mesh); --seeds must be a multiple of the device count (default: one device)")
+                   "(jax.sharding mesh); --seeds must be a multiple of the device count. Default: all devices when "
+                   "the seeds split evenly (on CPU every core is a device), else one; --devices 1 turns it off")
     t.add_argument(
         "--total-steps",
         type=parse_steps,
@@ -632,8 +642,28 @@ def cmd_meta(args: argparse.Namespace) -> int:
     return int(meta_cli.main(list(args.meta_args)) or 0)
 
 
+def split_host_cpus() -> int | None:
+    """Expose every CPU core as a JAX CPU device (``XLA_FLAGS``), so seeds can be sharded one core each.
+
+    XLA runs one device's program on one thread; a vmapped batch of seeds on a single CPU
+    device keeps the other cores mostly idle. Takes effect only if called before JAX starts
+    its CPU backend; does nothing when ``XLA_FLAGS`` already sets a device count or
+    ``JAXRL_NO_CPU_SPLIT`` is set. Returns the count set (or None).
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags or os.environ.get("JAXRL_NO_CPU_SPLIT"):
+        return None
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+        return n
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        split_host_cpus()  # seeds of `jaxrl train` are sharded over the cores (see --devices)
     if argv and argv[0] in ("meta", "pbt"):  # sub-programs with parsers of their own
         return int(build_parser().parse_args(argv[:1]).func(argparse.Namespace(**{f"{argv[0]}_args": argv[1:]})) or 0)
     args = build_parser().parse_args(argv)
