@@ -432,6 +432,56 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# =========================================================================== gif
+def cmd_gif(args: argparse.Namespace) -> int:
+    """Render one episode of a trained run's greedy policy (grid and surgical families) to a GIF."""
+    import jax
+
+    from jaxrl.registry import spec
+    from jaxrl.runs import RunDir
+    from jaxrl.wrappers import _flatten
+
+    run = RunDir(args.run)
+    if not (run.path / "config.json").exists() or not run.checkpoint_path.exists():
+        raise SystemExit(f"{run.path} is not a trained run directory (needs config.json and checkpoint/)")
+    rec = run.config
+    algo = ALGOS[rec["algo"]]
+    cfg = build_config(algo, rec["config"])
+    agent = algo.make_agent(cfg)
+    seeds = run.seeds
+    if not 0 <= args.seed_index < len(seeds):
+        raise SystemExit(f"--seed-index must be in [0, {len(seeds)}), got {args.seed_index}")
+    like = jax.eval_shape(jax.vmap(agent.init), seed_keys(seeds)[0])  # the template `jaxrl train` saved
+    states, _ = run.restore_checkpoint(like=like)
+    state = jax.tree.map(lambda x: x[args.seed_index], states)
+    env_id = getattr(cfg, algo.env_field)
+    family = spec(env_id).family
+    from jaxrl import make
+
+    env, params = make(env_id, **dict(getattr(cfg, "env_params", {}) or {}))
+
+    def policy(key, obs):  # one unbatched raw observation -> one action
+        return jax.tree.map(lambda a: a[0], agent.greedy_action(state, _flatten(obs)[None]))
+
+    out = Path(args.out or run.path / f"episode-seed{seeds[args.seed_index]}.gif")
+    key = jax.random.key(args.episode_seed)
+    if family == "grid":
+        from jaxrl.envs.grid import write_episode_gif
+
+        info = write_episode_gif(env, params, policy, key, out)
+    elif family == "surgical":
+        from jaxrl.envs.surgical.render import rollout_frames, save_gif
+
+        frames = rollout_frames(env, params, jax.jit(policy), key, spec(env_id).max_episode_steps)
+        save_gif(frames, str(out))
+        info = {"path": str(out), "frames": len(frames)}
+    else:
+        raise SystemExit(f"jaxrl gif renders the grid and surgical families; {env_id} is in {family!r}")
+    detail = f" (return {info['return']:.3f}, {info['length']} steps)" if "return" in info else ""
+    print(f"wrote {info['path']}{detail}")
+    return 0
+
+
 # =========================================================================== envs
 def describe_space(space: Any) -> str:
     """Short text for a space: ``Discrete(2)``, ``Box[-2, 2] (1,) float32``, ``Box (4,) float32``."""
@@ -609,6 +659,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     r.set_defaults(func=cmd_report)
+
+    gp = sub.add_parser(
+        "gif",
+        help="render an episode of a trained run's greedy policy to a GIF (grid, surgical)",
+        description="Render one episode of the greedy policy of a `jaxrl train` run directory to an animated GIF.",
+    )
+    gp.add_argument("run", help="run directory written by `jaxrl train`")
+    gp.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds (default 0)")
+    gp.add_argument("--episode-seed", type=int, default=0, help="key of the rendered episode (default 0)")
+    gp.add_argument("--out", help="GIF path (default RUN/episode-seed<S>.gif)")
+    gp.set_defaults(func=cmd_gif)
 
     m = sub.add_parser(
         "meta",

@@ -331,12 +331,15 @@ class OffPolicyAgent:
                                                jax.random.split(key, cfg.gradient_steps))
         return learner, buffer, g, jax.tree.map(jnp.mean, m)
 
+    def greedy_action(self, state: OffPolicyState, obs: jax.Array) -> jax.Array:
+        """Deterministic env actions ``[B, ...]`` of the learner's current parameters."""
+        return self.greedy(self.acting_params(state.learner), obs)
+
     def evaluate(self, key: jax.Array, state: OffPolicyState, num_episodes: int, max_steps: int | None = None):
         """Returns ``[num_episodes]`` of the greedy policy (NaN for episodes unfinished after ``max_steps``)."""
         if max_steps is None:
             max_steps = default_eval_steps(self.cfg.env_id, self.env_params)
-        params = self.acting_params(state.learner)
-        return evaluate_policy(self.env, self.env_params, key, lambda o: self.greedy(params, o), num_episodes,
+        return evaluate_policy(self.env, self.env_params, key, lambda o: self.greedy_action(state, o), num_episodes,
                                max_steps)
 
 

@@ -24,9 +24,5 @@ def evaluate(
     """
     if max_steps is None:
         max_steps = default_eval_steps(agent.cfg.env_id, agent.env_params)
-    params, stats = runner_state.params, runner_state.obs_stats
-
-    def act(obs):
-        return agent._env_action(agent.policy(params, agent.normalize(stats, obs)).mode())
-
+    act = lambda obs: agent.greedy_action(runner_state, obs)  # noqa: E731
     return evaluate_policy(agent.env, agent.env_params, key, act, num_episodes, max_steps)

@@ -257,6 +257,11 @@ class PPO:
         (flat, opt_state), m = sgd_epochs(key, carry, batch, cfg.update_epochs, cfg.num_minibatches, sgd_step)
         return unravel(flat), opt_state, m
 
+    def greedy_action(self, runner_state: RunnerState, obs: jax.Array) -> jax.Array:
+        """Deterministic env actions ``[B, ...]`` (the policy's mode) for raw observations ``[B, obs_dim]``."""
+        pi = self.policy(runner_state.params, self.normalize(runner_state.obs_stats, obs))
+        return self._env_action(pi.mode())
+
     def evaluate(self, key: jax.Array, runner_state: RunnerState, num_episodes: int, max_steps: int | None = None):
         """Returns ``[num_episodes]`` of the deterministic policy (see :func:`jaxrl.agents.ppo.evaluate.evaluate`)."""
         return evaluate(self, key, runner_state, num_episodes, max_steps)

@@ -180,6 +180,10 @@ class PQN:
         )
         return unravel(flat), opt_state, m
 
+    def greedy_action(self, runner_state: RunnerState, obs: jax.Array) -> jax.Array:
+        """``argmax_a Q`` actions ``[B]`` for observations ``[B, obs_dim]``."""
+        return self.greedy(runner_state.params, obs)
+
     def evaluate(self, key: jax.Array, runner_state: RunnerState, num_episodes: int, max_steps: int | None = None):
         """Returns ``[num_episodes]`` of the greedy policy (see :func:`jaxrl.agents.pqn.evaluate.evaluate`)."""
         return evaluate(self, key, runner_state, num_episodes, max_steps)

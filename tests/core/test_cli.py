@@ -264,3 +264,22 @@ def test_train_rejects_bad_input(tmp_path, fake_algo):
     assert _train(tmp_path, "ok") == 0
     with pytest.raises(SystemExit, match="not empty"):
         _train(tmp_path, "ok")
+
+
+def test_gif_renders_a_trained_grid_policy(tmp_path, capsys):
+    from jaxrl.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "ppo", "--env", "MiniGrid-Empty-5x5-v0", "--seeds", "2", "--total-steps", "2048", "--devices", "1",
+            "--set", "num_envs=8", "--set", "num_steps=32", "--set", "num_minibatches=2", "--set", "update_epochs=1",
+            "--out", str(out), "--no-progress", "--eval-episodes", "1"]
+    assert main(argv) == 0
+    assert main(["gif", str(out), "--seed-index", "1", "--out", str(tmp_path / "ep.gif")]) == 0
+    gif = (tmp_path / "ep.gif").read_bytes()
+    assert gif[:6] in (b"GIF87a", b"GIF89a")
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "steps)" in printed
+    with pytest.raises(SystemExit, match="seed-index"):
+        main(["gif", str(out), "--seed-index", "5"])
+    with pytest.raises(SystemExit, match="not a trained run directory"):
+        main(["gif", str(tmp_path)])
