@@ -722,8 +722,9 @@ def split_host_cpus() -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "train":
+    if from_shell and argv and argv[0] == "train":
         split_host_cpus()  # seeds of `jaxrl train` are sharded over the cores (see --devices)
     if argv and argv[0] in ("meta", "pbt"):  # sub-programs with parsers of their own
         return int(build_parser().parse_args(argv[:1]).func(argparse.Namespace(**{f"{argv[0]}_args": argv[1:]})) or 0)

@@ -4,6 +4,7 @@
 import csv
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -283,3 +284,20 @@ def test_gif_renders_a_trained_grid_policy(tmp_path, capsys):
         main(["gif", str(out), "--seed-index", "5"])
     with pytest.raises(SystemExit, match="not a trained run directory"):
         main(["gif", str(tmp_path)])
+
+
+def test_split_host_cpus_sets_a_device_count_once(monkeypatch):
+    from jaxrl.cli import split_host_cpus
+
+    monkeypatch.delenv("JAXRL_NO_CPU_SPLIT", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    n = split_host_cpus()
+    if n is None:  # a 1-core machine: nothing to split
+        assert "device_count" not in os.environ["XLA_FLAGS"]
+    else:
+        assert os.environ["XLA_FLAGS"].endswith(f"--xla_force_host_platform_device_count={n}")
+        assert os.environ["XLA_FLAGS"].startswith("--xla_cpu_enable_fast_math=false")
+        assert split_host_cpus() is None  # a count is already set: left alone
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv("JAXRL_NO_CPU_SPLIT", "1")
+    assert split_host_cpus() is None and os.environ["XLA_FLAGS"] == ""
