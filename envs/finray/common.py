@@ -208,6 +208,37 @@ def objective_rewards(
     }
 
 
+class IntervalOutcome(NamedTuple):
+    """What a control step reports after its substeps (shared by the plate and the ray)."""
+
+    coefs: jax.Array  # [3] interval means (C_T, C_P, C_Y), kept in the state for the observation
+    cycle: CycleStats
+    reward: jax.Array  # [] float32 reward of the env's objective
+    truncated: jax.Array  # [] bool
+    info: dict[str, jax.Array]
+
+
+def interval_outcome(y: Any, delta: jax.Array, cycle: CycleStats, step: jax.Array, dt_ctrl: jax.Array, params: Any,
+                     objective: str) -> IntervalOutcome:
+    """Interval means of the integrated force coefficients ``y.i_*``, cycle statistics, rewards, info, truncation.
+
+    ``step`` is the step count after this step; truncation at ``params.max_steps``.
+    """
+    ct, cp, cy, cy2 = y.i_t / dt_ctrl, y.i_p / dt_ctrl, y.i_y / dt_ctrl, y.i_y2 / dt_ctrl
+    cycle, (e_ref, p_ref) = cycle_step(cycle, ct, cp, params)
+    rewards = objective_rewards(ct, cp, cy2, e_ref, p_ref, params)
+    info = {
+        "thrust_coef": ct,
+        "power_coef": cp,
+        "lateral_coef": cy,
+        "lateral_sq_coef": cy2,
+        "delta": delta,
+        **{f"reward_{k}": v for k, v in rewards.items()},
+    }
+    return IntervalOutcome(jnp.stack([ct, cp, cy]), cycle, rewards[objective].astype(jnp.float32),
+                           step >= params.max_steps, info)
+
+
 def control_timing(params: Any, num_substeps: int):
     """``omega``, control interval, substep, half-step rotation, ``(cos psi, sin psi)``, actuator half-step flow."""
     omega = 2.0 * jnp.pi * params.frequency

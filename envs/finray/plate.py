@@ -198,25 +198,10 @@ class FinPlate(Environment):
         y, delta, delta_dot = common.rk4_substeps(
             rhs, y0, act0, target, c0, s0, dt, half_rot, act_half, self.num_substeps
         )
-        ct, cp, cy, cy2 = y.i_t / dt_ctrl, y.i_p / dt_ctrl, y.i_y / dt_ctrl, y.i_y2 / dt_ctrl
         step = state.step + 1
-        cycle, (e_ref, p_ref) = common.cycle_step(state.cycle, ct, cp, params)
-        new = PlateState(
-            state.theta + omega * dt_ctrl, y.z1, y.z2, delta, delta_dot, cycle, jnp.stack([ct, cp, cy]), step
-        )
-        rewards = common.objective_rewards(ct, cp, cy2, e_ref, p_ref, params)
-        info = {
-            "thrust_coef": ct,
-            "power_coef": cp,
-            "lateral_coef": cy,
-            "lateral_sq_coef": cy2,
-            "delta": delta,
-            **{f"reward_{k}": v for k, v in rewards.items()},
-        }
-        truncated = step >= params.max_steps
-        return Step(
-            self._obs(new, params), new, rewards[self.objective].astype(jnp.float32), jnp.bool_(False), truncated, info
-        )
+        out = common.interval_outcome(y, delta, state.cycle, step, dt_ctrl, params, self.objective)
+        new = PlateState(state.theta + omega * dt_ctrl, y.z1, y.z2, delta, delta_dot, out.cycle, out.coefs, step)
+        return Step(self._obs(new, params), new, out.reward, jnp.bool_(False), out.truncated, out.info)
 
     def _obs(self, state: PlateState, params: PlateParams) -> jax.Array:
         omega = 2.0 * jnp.pi * params.frequency
