@@ -24,17 +24,15 @@ import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
-import jaxrl
 from jaxrl import running_stats as rs
-from jaxrl import spaces
+from jaxrl.agent_env import agent_env
 from jaxrl.agents.ppo.config import Config, HParams, as_hparams
 from jaxrl.agents.ppo.evaluate import evaluate
 from jaxrl.agents.ppo.loss import Batch, PolicyObjective, clipped_objective, ppo_loss
-from jaxrl.networks import ActorCritic, distribution_for
+from jaxrl.networks import ActorCritic
 from jaxrl.optim import adam_step
 from jaxrl.returns import gae, successor_values
 from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, rollout, scan_updates, sgd_epochs
-from jaxrl.wrappers import ClipAction, EpisodeStatistics, FlattenObservation
 
 METRIC_NAMES = (
     "episode_return",
@@ -73,20 +71,12 @@ class PPO:
             raise TypeError(f"PPO needs a ppo.Config, got {type(cfg).__name__}")
         self.cfg = cfg
         self.objective = clipped_objective if policy_objective is None else policy_objective
-        env, self.env_params = jaxrl.make(cfg.env_id, **cfg.env_params)
-        obs_space = env.observation_space(self.env_params)
-        if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
-            env = FlattenObservation(env)
-            obs_space = env.observation_space(self.env_params)
-        self.obs_dim = obs_space.shape[0]
-        act_space = env.action_space(self.env_params)
-        kind, head = distribution_for(act_space)
-        self.action_shape = tuple(act_space.shape)
-        self.continuous = kind == "gaussian"
-        if self.continuous:
-            env = ClipAction(env)  # the policy samples unbounded actions; the env sees them clipped
-        self.env = EpisodeStatistics(env)
-        self.venv = jaxrl.VecEnv(self.env, cfg.num_envs, reset_mode=cfg.reset_mode)
+        # Box actions are clipped into bounds: the policy samples unbounded Gaussian actions
+        self.spec = agent_env(cfg.env_id, cfg.env_params, cfg.num_envs, cfg.reset_mode, continuous="clip", who="ppo")
+        self.env, self.env_params, self.venv = self.spec.env, self.spec.env_params, self.spec.venv
+        self.obs_dim, self.action_shape = self.spec.obs_dim, self.spec.action_shape
+        self.continuous = self.spec.continuous
+        kind, head, act_space = self.spec.kind, self.spec.head_size, self.spec.action_space
         self.network = ActorCritic(
             kind=kind,
             head_size=head,
