@@ -155,18 +155,25 @@ def _orthonormal_columns(a: jax.Array) -> jax.Array:
 
 # --------------------------------------------------------------------------- modules
 class MLP(nn.Module):
-    """Dense layers with orthogonal init (``sqrt(2)`` hidden gain); linear output of ``out_dim``."""
+    """Dense layers with orthogonal init (``sqrt(2)`` hidden gain); linear output of ``out_dim``.
+
+    ``layer_norm``: ``Dense -> LayerNorm -> activation`` in every hidden layer (PQN's stabiliser).
+    """
 
     hidden_sizes: Sequence[int]
     out_dim: int
     activation: str = "tanh"
     out_scale: float = 1.0
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = activation(self.activation)
         for i, h in enumerate(self.hidden_sizes):
-            x = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2.0)), name=f"hidden_{i}")(x))
+            x = nn.Dense(h, kernel_init=orthogonal(np.sqrt(2.0)), name=f"hidden_{i}")(x)
+            if self.layer_norm:
+                x = nn.LayerNorm(name=f"norm_{i}")(x)
+            x = act(x)
         return nn.Dense(self.out_dim, kernel_init=orthogonal(self.out_scale), name="out")(x)
 
 
