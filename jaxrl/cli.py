@@ -583,6 +583,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # =========================================================================== entry point
+SUBPROGRAMS: dict[str, tuple[str, str]] = {
+    "meta": ("jaxrl.meta.cli", "meta-learning: discover objectives with evolution strategies (jaxrl meta --help)"),
+    "pbt": ("jaxrl.meta.pbt_cli", "population based training of an agent on device (jaxrl pbt --help)"),
+}
+"""Commands with parsers of their own: ``module.main(argv)`` gets everything after the command name."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jaxrl", description="JAX-native reinforcement learning: environments and agents.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -671,36 +678,9 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--out", help="GIF path (default RUN/episode-seed<S>.gif)")
     gp.set_defaults(func=cmd_gif)
 
-    m = sub.add_parser(
-        "meta",
-        help="meta-learning: discover objectives with evolution strategies (jaxrl meta --help)",
-        description="Meta-learning commands (implemented in jaxrl.meta.cli).",
-        add_help=False,
-    )
-    m.add_argument("meta_args", nargs=argparse.REMAINDER)
-    m.set_defaults(func=cmd_meta)
-
-    b = sub.add_parser(
-        "pbt",
-        help="population based training of an agent on device (jaxrl pbt --help)",
-        description="Population based training (implemented in jaxrl.meta.pbt_cli).",
-        add_help=False,
-    )
-    b.add_argument("pbt_args", nargs=argparse.REMAINDER)
-    b.set_defaults(func=cmd_pbt)
+    for name, (_, text) in SUBPROGRAMS.items():  # listed here for --help; main() hands them their arguments
+        sub.add_parser(name, help=text, add_help=False)
     return p
-
-
-def cmd_pbt(args: argparse.Namespace) -> int:
-    from jaxrl.meta import pbt_cli
-
-    return int(pbt_cli.main(list(args.pbt_args)) or 0)
-
-
-def cmd_meta(args: argparse.Namespace) -> int:
-    from jaxrl.meta import cli as meta_cli
-
-    return int(meta_cli.main(list(args.meta_args)) or 0)
 
 
 def split_host_cpus() -> int | None:
@@ -726,8 +706,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if from_shell and argv and argv[0] == "train":
         split_host_cpus()  # seeds of `jaxrl train` are sharded over the cores (see --devices)
-    if argv and argv[0] in ("meta", "pbt"):  # sub-programs with parsers of their own
-        return int(build_parser().parse_args(argv[:1]).func(argparse.Namespace(**{f"{argv[0]}_args": argv[1:]})) or 0)
+    if argv and argv[0] in SUBPROGRAMS:
+        return int(importlib.import_module(SUBPROGRAMS[argv[0]][0]).main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     args.argv = argv
     return int(args.func(args) or 0)
