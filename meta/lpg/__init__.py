@@ -5,7 +5,7 @@
 """
 
 from jaxrl.meta.lpg.agent import AgentConfig, AgentNet, AgentState, LPGAgent, lpg_loss
-from jaxrl.meta.lpg.network import Y_DIM, LPGInputs, LPGNetwork, backward_gru, time_inputs
+from jaxrl.meta.lpg.network import Y_DIM, LPGInputs, LPGNetwork, backward_gru, load_rule, save_rule, time_inputs
 
 __all__ = [
     "Y_DIM",
@@ -16,6 +16,8 @@ __all__ = [
     "LPGInputs",
     "LPGNetwork",
     "backward_gru",
+    "load_rule",
     "lpg_loss",
+    "save_rule",
     "time_inputs",
 ]

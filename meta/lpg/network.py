@@ -18,7 +18,7 @@ agent's update index and ``N`` its lifetime in updates.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -119,3 +119,28 @@ class LPGNetwork(nn.Module):
         y = jnp.full((1, 1, self.y_dim), 1.0 / self.y_dim)
         dummy = LPGInputs(z, z.astype(bool), z.astype(bool), jnp.float32(0.99), z, y, y, jnp.float32(0), jnp.float32(0))
         return self.init(key, dummy)["params"]
+
+
+def save_rule(path: Any, rule: LPGNetwork, params: Any, metadata: dict | None = None) -> str:
+    """Write a rule's parameters and architecture (``hidden``, ``y_dim``, ``embed_hidden``, ``time_aware``)."""
+    from jaxrl import checkpoint
+
+    arch = {
+        "hidden": rule.hidden,
+        "y_dim": rule.y_dim,
+        "embed_hidden": rule.embed_hidden,
+        "time_aware": rule.time_aware,
+    }
+    return checkpoint.save(path, params, {"lpg_rule": arch, **dict(metadata or {})})
+
+
+def load_rule(path: Any) -> tuple[LPGNetwork, Any, dict]:
+    """``(rule, params, metadata)`` from :func:`save_rule`; a folder that is not a saved rule raises ``ValueError``."""
+    from jaxrl import checkpoint
+
+    meta = checkpoint.read_metadata(path)
+    if "lpg_rule" not in meta:
+        raise ValueError(f"{path} is not a saved LPG rule (no 'lpg_rule' in its metadata)")
+    rule = LPGNetwork(**meta["lpg_rule"])
+    params, meta = checkpoint.restore(path, jax.eval_shape(rule.init_params, jax.random.key(0)))
+    return rule, params, meta

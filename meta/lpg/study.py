@@ -11,8 +11,9 @@
    lifetime: IQM with 95% stratified-bootstrap intervals (``jaxrl.stats``) over tasks x seeds, and
    P(TA-LPG > LPG), the study's key comparison, per lifetime.
 
-Writes ``study.json`` (configuration, timings, per-task scores, aggregates) and
-``lifetimes.png`` to ``--out`` (default ``benchmarks/results/lpg/<preset>/``). The full
+Writes ``study.json`` (configuration, timings, per-task scores, aggregates),
+``lifetimes.png`` and the discovered rules ``lpg_rule/`` and ``ta_lpg_rule/``
+(:func:`jaxrl.meta.lpg.load_rule`) to ``--out`` (default ``benchmarks/results/lpg/<preset>/``). The full
 configuration of the study (GRU 256, population 1024, 2,500 generations) is
 ``jaxrl.meta.lpg.meta_train.FULL``; it is meant for accelerators.
 """
@@ -34,6 +35,7 @@ from jaxrl.agents import ppo
 from jaxrl.meta.es import ESConfig, chunk_sizes
 from jaxrl.meta.lpg.agent import AgentConfig, LPGAgent
 from jaxrl.meta.lpg.meta_train import LPGMetaConfig, LPGMetaTrainer
+from jaxrl.meta.lpg.network import save_rule
 
 # (low, high) returns for normalisation: grids 0 (never reaches the goal) to 1; CartPole 0 to 500;
 # Breakout-MinAtar 0 to 30 (a strong DQN-level score).
@@ -155,6 +157,8 @@ def plot(summary: dict, lifetimes: tuple[int, ...], path: Path) -> None:
                     yerr=[[x["iqm"] - x["low"] for x in v], [x["high"] - x["iqm"] for x in v]], label=m, capsize=3,
                     marker="o")  # fmt: skip
     ax.set_xscale("log")
+    ax.set_xticks(lifetimes, [str(n) for n in lifetimes])
+    ax.minorticks_off()
     ax.set_xlabel("lifetime N (updates)")
     ax.set_ylabel("normalised score (IQM, 95% CI)")
     ax.legend()
@@ -187,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[meta] {name}: {cfg.generations} generations, population {cfg.es.popsize}", flush=True)
         if args.skip_meta:
             cfg = cfg.__class__(**{**vars(cfg), "generations": 1})
-        rules[name], meta[name] = meta_train(cfg, out / "runs" / name, preset["chunk"])
-        rules[name] = (cfg.rule, rules[name])
+        params, meta[name] = meta_train(cfg, out / "runs" / name, preset["chunk"])
+        save_rule(out / f"{name}_rule", cfg.rule, params, {"generations": meta[name]["generations"]})
+        rules[name] = (cfg.rule, params)
 
     scores: dict[str, dict[str, np.ndarray]] = {}
     timing: dict[str, dict[str, float]] = {}

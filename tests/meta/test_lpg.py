@@ -285,3 +285,19 @@ def test_reduced_study_runs_end_to_end(tmp_path):
     assert (tmp_path / "runs" / "ta_lpg" / "checkpoint").exists() and (tmp_path / "lifetimes.png").exists()
     # resuming a finished run trains nothing more
     assert study.main(["--preset", "reduced", "--out", str(tmp_path), "--rules", "lpg"]) == 0
+
+
+def test_rule_save_and_load_round_trip(tmp_path):
+    rule = lpg.LPGNetwork(hidden=8, time_aware=True)
+    params = rule.init_params(jax.random.key(3))
+    lpg.save_rule(tmp_path / "rule", rule, params, {"generations": 7})
+    rule2, params2, meta = lpg.load_rule(tmp_path / "rule")
+    assert rule2 == rule and meta["generations"] == 7
+    x = _inputs(jax.random.key(4))
+    np.testing.assert_array_equal(np.asarray(rule.apply({"params": params}, x)[0]),
+                                  np.asarray(rule2.apply({"params": params2}, x)[0]))  # fmt: skip
+    from jaxrl import checkpoint
+
+    checkpoint.save(tmp_path / "other", {"a": jnp.zeros(2)})
+    with pytest.raises(ValueError, match="not a saved LPG rule"):
+        lpg.load_rule(tmp_path / "other")
