@@ -31,7 +31,7 @@ from jaxrl.meta.lpg.network import Y_DIM, LPGInputs, LPGNetwork, time_inputs
 from jaxrl.networks import activation, orthogonal
 from jaxrl.optim import adam_step
 from jaxrl.registry import spec
-from jaxrl.rollout import EnvCarry, rollout
+from jaxrl.rollout import EnvCarry, rollout, scan_updates
 
 
 @dataclass(frozen=True)
@@ -218,11 +218,8 @@ class LPGAgent:
         self, key: jax.Array, rule_params: Any, num_updates: int, env_params: Any = None
     ) -> tuple[AgentState, dict[str, jax.Array]]:
         """A lifetime of ``num_updates`` (static) updates under ``lax.scan``; metrics ``[num_updates]``."""
-        if isinstance(num_updates, bool) or not isinstance(num_updates, int) or num_updates < 1:
-            raise ValueError(f"num_updates must be a positive int (static), got {num_updates!r}")
-        state = self.init(key, env_params)
-        n = jnp.int32(num_updates)
-        return jax.lax.scan(lambda s, _: self.update(s, rule_params, n, env_params), state, None, length=num_updates)
+        step = lambda s: self.update(s, rule_params, jnp.int32(num_updates), env_params)  # noqa: E731
+        return scan_updates(step, self.init(key, env_params), num_updates)  # checks num_updates first
 
     def lifetime(
         self, key: jax.Array, rule_params: Any, lifetime: jax.Array, env_params: Any = None, window: float = 0.25

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.config import ConfigBase
 from jaxrl.meta.es import ESConfig, ESState, EvolutionStrategy
 from jaxrl.meta.lpg.agent import AgentConfig, LPGAgent
 from jaxrl.meta.lpg.network import LPGNetwork
@@ -75,8 +76,10 @@ DEFAULT_TASKS = (
 
 
 @dataclass(frozen=True)
-class LPGMetaConfig:
+class LPGMetaConfig(ConfigBase):
     """LPG / TA-LPG meta-training. Defaults: the scaled-down CPU run (see :data:`FULL`)."""
+
+    _name = "LPGMetaConfig"
 
     time_aware: bool = True
     hidden: int = 32  # GRU units (the study's full configuration: 256)
@@ -91,19 +94,16 @@ class LPGMetaConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "tasks", tuple(self.tasks))
+        super().__post_init__()
+
+    def validate(self) -> None:
         if not self.tasks or not all(isinstance(t, TaskSpec) for t in self.tasks):
             raise ValueError("LPGMetaConfig.tasks must be one or more TaskSpec")
-        for name in ("hidden", "lifetime_min", "lifetime_max", "generations"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"LPGMetaConfig.{name} must be a positive int, got {v!r}")
+        self.check_ints("hidden", "lifetime_min", "lifetime_max", "generations")
         if self.lifetime_min > self.lifetime_max:
             raise ValueError(f"LPGMetaConfig: lifetime_min={self.lifetime_min} > lifetime_max={self.lifetime_max}")
-        if self.lifetime_sharing not in LIFETIME_SHARING:
-            raise ValueError(f"LPGMetaConfig.lifetime_sharing must be one of {LIFETIME_SHARING}, "
-                             f"got {self.lifetime_sharing!r}")  # fmt: skip
-        if not 0 < self.window <= 1:
-            raise ValueError(f"LPGMetaConfig.window must be in (0, 1], got {self.window}")
+        self.check_choice("lifetime_sharing", LIFETIME_SHARING)
+        self.check_reals({"window": (lambda x: 0 < x <= 1, "in (0, 1]")})
         if not self.es.use_antithetic:
             raise ValueError("LPG meta-training needs antithetic sampling (pairs share their task)")
         if self.es.popsize // 2 < len(self.tasks):

@@ -83,10 +83,6 @@ class LPGNetwork(nn.Module):
     embed_hidden: int = 16
     time_aware: bool = False
 
-    @property
-    def num_features(self) -> int:
-        return 8 if self.time_aware else 6
-
     @nn.compact
     def __call__(self, x: LPGInputs) -> tuple[jax.Array, jax.Array]:
         embed = nn.Sequential(

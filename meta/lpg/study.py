@@ -187,10 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     rules, meta = {}, {}
     for name in args.rules:
-        cfg = base if name == "ta_lpg" else LPGMetaConfig(**{**vars(base), "time_aware": False})
+        cfg = base.replace(time_aware=name == "ta_lpg")
         print(f"[meta] {name}: {cfg.generations} generations, population {cfg.es.popsize}", flush=True)
         if args.skip_meta:
-            cfg = cfg.__class__(**{**vars(cfg), "generations": 1})
+            if not (out / "runs" / name / "checkpoint").exists():
+                raise SystemExit(f"--skip-meta: no meta-trained {name} in {out / 'runs' / name}")
+            cfg = cfg.replace(generations=1)  # restores the checkpoint; trains nothing more
         params, meta[name] = meta_train(cfg, out / "runs" / name, preset["chunk"])
         save_rule(out / f"{name}_rule", cfg.rule, params, {"generations": meta[name]["generations"]})
         rules[name] = (cfg.rule, params)
