@@ -32,6 +32,7 @@ import numpy as np
 
 import jaxrl
 from benchmarks.common import print_table, write_result
+from jaxrl import sharding
 from jaxrl.agents import ppo
 
 # PureJaxRL ppo.py (CartPole-v1, default config) measured on this 2-core machine.
@@ -76,19 +77,31 @@ def timed(fn, *args, repeats: int) -> tuple[float, float, float, object]:
     return max(first - wall, 0.0), wall, cpu, out
 
 
-def bench_cartpole(seeds: list[int], repeats: int, devices: str | None = None) -> list[dict]:
-    train = ppo.make_train(CARTPOLE)
-    mesh = None
-    if devices:
-        from jaxrl import sharding
+def seed_fn(train, n: int, mesh, chunk: int | None):
+    """``(fn, chunk, devices)``: one jitted program running ``n`` seeds of ``train``.
 
-        mesh = sharding.batch_mesh(devices)
+    Seeds are split over ``mesh`` when given, and each device ``vmap``-s its seeds
+    in ``lax.map`` blocks of ``chunk`` (when it divides them). Measured on the
+    2-core CPU: 32 seeds per device in blocks of 8 run 10% faster than one
+    ``vmap`` of all 32 (437k vs 396k steps/s over 64 seeds); results agree up to
+    float rounding (see :mod:`jaxrl.sharding`).
+    """
+    d = sharding.mesh_size(mesh) if mesh is not None and n > 1 and n % sharding.mesh_size(mesh) == 0 else 1
+    per_device = n // d
+    c = chunk if chunk and per_device > chunk and per_device % chunk == 0 else None
+    if d > 1:
+        return sharding.sharded_vmap(train, mesh, chunk=c), c, d  # one thread per device on CPU
+    if n == 1:
+        return jax.jit(train), None, 1
+    return jax.jit(sharding.chunked_vmap(train, c) if c else jax.vmap(train)), c, 1
+
+
+def bench_cartpole(seeds: list[int], repeats: int, devices: str | None = None, chunk: int | None = 8) -> list[dict]:
+    train = ppo.make_train(CARTPOLE)
+    mesh = sharding.batch_mesh(devices) if devices else None
     rows = []
     for n in seeds:
-        if mesh is not None and n > 1 and n % sharding.mesh_size(mesh) == 0:
-            fn = sharding.sharded_vmap(train, mesh)  # seeds split over devices (one thread each on CPU)
-        else:
-            fn = jax.jit(jax.vmap(train)) if n > 1 else jax.jit(train)
+        fn, used_chunk, n_devices = seed_fn(train, n, mesh, chunk)
         keys = jax.random.split(jax.random.key(0), n) if n > 1 else jax.random.key(0)
         load = os.getloadavg()[0]
         compile_s, run_s, cpu_s, (_, metrics) = timed(fn, keys, repeats=repeats)
@@ -106,7 +119,8 @@ def bench_cartpole(seeds: list[int], repeats: int, devices: str | None = None) -
                 "final_return": round(final_return(metrics), 1),
                 "purejaxrl_steps_per_s": ref.get("steps_per_s"),
                 "speedup": round(sps / ref["steps_per_s"], 2) if "steps_per_s" in ref else None,
-                "devices": sharding.mesh_size(mesh) if mesh is not None and n > 1 else 1,
+                "devices": n_devices,
+                "chunk": used_chunk,  # seeds per vmap block on a device (None: all of them at once)
                 "load_avg": round(load, 2),  # other processes on the machine when this row started
             }
         )
@@ -158,8 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--brax-seeds", type=int, default=1, help="seeds for inverted_pendulum (0 skips it)")
     p.add_argument("--devices", metavar="all|N", help="shard multi-seed runs over devices; on CPU run with "
                    "XLA_FLAGS=--xla_force_host_platform_device_count=2 so each core runs its share of the seeds")
+    p.add_argument("--chunk", type=int, default=8, help="seeds per vmap block on each device (0: no blocks)")
     args = p.parse_args(argv)
-    rows = bench_cartpole(args.seeds, args.repeats, args.devices)
+    rows = bench_cartpole(args.seeds, args.repeats, args.devices, args.chunk or None)
     print_table(rows, title="PPO CartPole-v1 (PureJaxRL defaults, 500k steps per seed)")
     brax = bench_inverted_pendulum(args.brax_seeds) if args.brax_seeds > 0 else None
     write_result(

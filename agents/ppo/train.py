@@ -178,16 +178,24 @@ class PPO:
         return new_state, metrics
 
     def collect(self, key: jax.Array, state: RunnerState) -> tuple[EnvCarry, Transition]:
-        """``num_steps`` steps of the current policy; ``extras = (log_prob, value)``, each ``[T, B]``."""
+        """``num_steps`` steps of the current policy; ``extras = (log_prob, value)``, each ``[T, B]``.
+
+        Only the actor runs inside the step loop. Values do not steer acting,
+        so the critic runs once on the whole ``[T, B]`` batch afterwards (same
+        parameters, same normalisation statistics): one large matmul instead
+        of ``num_steps`` tiny ones.
+        """
         params, stats = state.params, state.obs_stats
 
         def act(k, obs):  # obs [B, obs_dim] raw
-            pi, v = self.network.apply(params, self.normalize(stats, obs))
+            pi = self.policy(params, self.normalize(stats, obs))
             a = pi.sample(k)
-            return self._env_action(a), (pi.log_prob(a), v)
+            return self._env_action(a), pi.log_prob(a)
 
         carry = EnvCarry(state.env_state, state.obs)
-        return rollout(key, self.venv, self.env_params, carry, act, self.cfg.num_steps)
+        carry, traj = rollout(key, self.venv, self.env_params, carry, act, self.cfg.num_steps)
+        values = self.value(params, self.normalize(stats, traj.obs))  # [T, B]
+        return carry, traj._replace(extras=(traj.extras, values))
 
     def advantages(
         self, params: Any, obs_stats: rs.RunningMeanStd, hp: HParams, traj: Transition, rewards: jax.Array, last_obs

@@ -32,6 +32,7 @@ from jaxrl.networks import activation, orthogonal
 from jaxrl.optim import adam_step
 from jaxrl.registry import spec
 from jaxrl.rollout import EnvCarry, rollout, scan_updates
+from jaxrl.vec import RESET_MODES
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class AgentConfig(ConfigBase):
         self.check_ints("num_envs", "num_steps", "y_dim")
         self.check_hidden("hidden")
         self.check_choice("activation", set(ACTIVATIONS))
-        self.check_choice("reset_mode", (None, "always", "optimistic"))
+        self.check_choice("reset_mode", (None, *RESET_MODES))
         self.check_reals({
             "lr": (lambda x: x > 0, "> 0"),
             "gamma": (lambda x: 0 <= x <= 1, "in [0, 1]"),

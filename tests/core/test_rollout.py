@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxrl import FINAL_OBS, VecEnv
-from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, minibatches, rollout
+from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, minibatches, rollout, shuffle
 from jaxrl.testing import ChainEnv
 from jaxrl.wrappers import EpisodeStatistics
 
@@ -72,6 +72,49 @@ def test_flatten_batch_and_minibatches():
     np.testing.assert_array_equal(np.asarray(mb["y"])[..., 0].ravel(), 2.0 * x)  # leaves shuffled together
     with pytest.raises(ValueError, match="divisible"):
         minibatches(jax.random.PRNGKey(0), flat, 5)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 8, 13, 100, 512, 1000])
+def test_shuffle_is_a_permutation_for_every_key(n):
+    perms = np.asarray(jax.jit(jax.vmap(lambda k: shuffle(k, n)))(jax.random.split(jax.random.key(n), 64)))
+    assert perms.shape == (64, n) and perms.dtype == np.int32
+    np.testing.assert_array_equal(np.sort(perms, axis=1), np.broadcast_to(np.arange(n), (64, n)))
+    if n >= 13:
+        assert len({p.tobytes() for p in perms}) == 64  # every key its own order (13! orders)
+    k = jax.random.key(7)
+    np.testing.assert_array_equal(shuffle(k, n), shuffle(k, n))  # a function of the key
+
+
+@pytest.fixture(scope="module")
+def many_shuffles():
+    """20000 shuffles of 10 (cycle-walked: 10 < 16) and of 16 (a full Feistel domain)."""
+    keys = jax.random.split(jax.random.key(1), 20000)
+    return {n: np.asarray(jax.jit(jax.vmap(lambda k, n=n: shuffle(k, n)))(keys)) for n in (10, 16)}
+
+
+@pytest.mark.parametrize("n", [10, 16])
+def test_shuffle_positions_are_uniform(many_shuffles, n):
+    from scipy import stats
+
+    perms = many_shuffles[n]  # [K, n]: perms[k, pos] = index
+    counts = np.zeros((n, n))
+    np.add.at(counts, (perms, np.broadcast_to(np.arange(n), perms.shape)), 1)  # [index, position]
+    p = stats.chisquare(counts.ravel()).pvalue  # H0: every index equally likely at every position
+    assert p > 1e-4, (p, counts.min(), counts.max())
+    # every pair in either order equally often: position of i before position of j in half the shuffles
+    pos = np.argsort(perms, axis=1)  # pos[k, index] = position
+    before = (pos[:, :, None] < pos[:, None, :]).mean(0)[np.triu_indices(n, 1)]
+    assert np.abs(before - 0.5).max() < 0.02, before  # 6 standard errors at K = 20000
+
+
+def test_shuffle_splits_neighbours_like_a_random_permutation():
+    """Indices t and t+1 (consecutive rows of a [T, B] batch) share a minibatch as often as at random."""
+    n, m = 512, 4
+    perms = np.asarray(jax.jit(jax.vmap(lambda k: shuffle(k, n)))(jax.random.split(jax.random.key(2), 200)))
+    mb = np.argsort(perms, axis=1) // (n // m)  # minibatch of each index
+    for gap in (1, 2, 8, 64, 256):
+        same = (mb[:, :-gap] == mb[:, gap:]).mean()
+        assert abs(same - (n // m - 1) / (n - 1)) < 0.01, (gap, same)  # 0.2485; standard error ~0.002
 
 
 def test_episode_mean():

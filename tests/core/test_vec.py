@@ -18,10 +18,12 @@ def _random_actions(key, venv, params):
     return jax.vmap(space.sample)(jax.random.split(key, venv.num_envs))
 
 
-def _scan_vec(venvs, params, key, num_steps):
-    """Step every VecEnv in ``venvs`` with the same keys and actions; stack per-step outputs."""
+def _scan_vec(venvs, params, key, num_steps, seeds=None):
+    """Step every VecEnv in ``venvs`` with the same keys and actions; stack per-step outputs.
 
-    @jax.jit
+    ``seeds``: run that many independent copies under ``jax.vmap`` (keys split from ``key``).
+    """
+
     def run(key):
         k0, k1 = jax.random.split(key)
         carry = tuple(v.reset(k0, params)[1] for v in venvs)
@@ -34,7 +36,9 @@ def _scan_vec(venvs, params, key, num_steps):
 
         return jax.lax.scan(body, carry, jax.random.split(k1, num_steps))
 
-    return jax.device_get(run(key))
+    if seeds:
+        return jax.device_get(jax.jit(jax.vmap(run))(jax.random.split(key, seeds)))
+    return jax.device_get(jax.jit(run)(key))
 
 
 def test_optimistic_equals_always_bit_for_bit(trees_equal):
@@ -48,6 +52,19 @@ def test_optimistic_equals_always_bit_for_bit(trees_equal):
     assert o_always.truncated.any() and o_always.terminated.any()
     trees_equal(o_always, o_opt, "step outputs")
     trees_equal(s_always, s_opt, "final states")
+
+
+@pytest.mark.parametrize("seeds", [None, 3])
+def test_cond_equals_always_bit_for_bit(trees_equal, seeds):
+    # 2 environments, episodes of 3-6 steps: steps with no episode end (the reset is skipped),
+    # with one and with both. Under vmap (seeds=3) the cond's predicate is batched.
+    env = EpisodeStatistics(TimeLimit(ChainEnv(), 6))
+    venvs = (VecEnv(env, 2, "always"), VecEnv(env, 2, "cond"))
+    (s_always, s_cond), (o_always, o_cond) = _scan_vec(venvs, env.default_params, jax.random.key(5), 120, seeds)
+    ended = (o_always.terminated | o_always.truncated).sum(-1)  # [..., T] episodes ended per step
+    assert (ended == 0).any() and (ended == 1).any() and (ended == 2).any(), "every branch must be exercised"
+    trees_equal(o_always, o_cond, "step outputs")
+    trees_equal(s_always, s_cond, "final states")
 
 
 def test_vecenv_matches_vmap_of_env_step_on_cartpole(trees_equal):
@@ -116,7 +133,7 @@ def test_vecenv_errors():
 
 def test_vecenv_default_mode_and_spaces():
     env = ChainEnv()
-    assert VecEnv(env, 8).reset_mode == "always" and VecEnv(env, 64).reset_mode == "optimistic"
+    assert VecEnv(env, 8).reset_mode == "cond" and VecEnv(env, 64).reset_mode == "optimistic"
     assert VecEnv(env, 64).reset_batch == 8
     venv = VecEnv(env, 2)
     assert venv.observation_space().shape == (2,) and venv.action_space().n == 2
