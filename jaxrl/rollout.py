@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.env import FINAL_OBS
+from jaxrl.vec import VecEnv
 
 
 class Transition(NamedTuple):
@@ -40,17 +41,29 @@ def rollout(key: jax.Array, venv: Any, env_params: Any, carry: EnvCarry, policy:
 
     Returns ``(carry, Transition)`` with transitions stacked to ``[T, B]``.
     ``venv`` is a :class:`jaxrl.VecEnv` (or anything with its ``step``).
-    """
 
-    def one(c: EnvCarry, k: jax.Array):
-        k_act, k_env = jax.random.split(k)
-        action, extras = policy(k_act, c.obs)
-        out = venv.step(k_env, c.state, action, env_params)
+    Step ``t`` acts with ``k_act`` and steps the environments with ``k_env``,
+    where ``k_act, k_env = split(split(key, num_steps)[t])``. For a plain
+    ``VecEnv`` the keys of every step and environment are computed before the
+    loop in one batched call (the same values: on CPU each ``split`` inside
+    the loop is a small hashing loop of its own).
+    """
+    k_act, k_env = jnp.unstack(jax.vmap(jax.random.split)(jax.random.split(key, num_steps)), axis=1)  # [T] each
+    presplit = type(venv) is VecEnv  # wrappers of a VecEnv keep their own step
+    env_keys = jax.vmap(venv.step_keys)(k_env) if presplit else k_env  # [T, B, 2] or [T]
+
+    def one(c: EnvCarry, ks: tuple[jax.Array, jax.Array]):
+        ka, ke = ks
+        action, extras = policy(ka, c.obs)
+        if presplit:
+            out = venv.step_with_keys(ke, c.state, action, env_params)
+        else:
+            out = venv.step(ke, c.state, action, env_params)
         info = {k: v for k, v in out.info.items() if k != FINAL_OBS}
         t = Transition(c.obs, action, out.reward, out.terminated, out.truncated, out.info[FINAL_OBS], info, extras)
         return EnvCarry(out.state, out.obs), t
 
-    return jax.lax.scan(one, carry, jax.random.split(key, num_steps))
+    return jax.lax.scan(one, carry, (k_act, env_keys))
 
 
 def flatten_batch(tree: Any, axes: int = 2) -> Any:

@@ -85,9 +85,20 @@ class VecEnv:
 
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None) -> Step:
         """Batched step; ``action`` is ``[num_envs, *action_shape]``."""
+        return self.step_with_keys(self.step_keys(key), state, action, params)
+
+    def step_keys(self, key: jax.Array) -> jax.Array:
+        """The per-environment ``(step, reset)`` keys ``[num_envs, 2]`` that ``step(key, ...)`` uses.
+
+        Rollouts compute them for all their steps at once (one batched hash
+        instead of two per step) and call :meth:`step_with_keys`.
+        """
+        return jax.vmap(jax.random.split)(jax.random.split(key, self.num_envs))
+
+    def step_with_keys(self, keys: jax.Array, state: Any, action: Any, params: Any = None) -> Step:
+        """:meth:`step` with its keys ``[num_envs, 2]`` from :meth:`step_keys` given."""
         params = self.default_params if params is None else params
         self._check_action(action, params)
-        keys = jax.vmap(jax.random.split)(jax.random.split(key, self.num_envs))  # [B, 2]
         k_step, k_reset = keys[:, 0], keys[:, 1]
         out = jax.vmap(self.env.step_env, in_axes=(0, 0, 0, None))(k_step, state, action, params)
         done = jnp.logical_or(out.terminated, out.truncated)  # [B]

@@ -60,6 +60,33 @@ def test_next_obs_is_the_true_successor(traj):
     np.testing.assert_array_equal(tr2.obs[0], carry.obs)
 
 
+def test_presplit_keys_give_the_same_rollout(trees_equal):
+    """A plain VecEnv gets all its step keys before the loop; any other venv splits per step: same values."""
+
+    class Wrapped:  # not a VecEnv: rollout calls its step(key, ...)
+        def __init__(self, venv):
+            self.venv = venv
+
+        def step(self, key, state, action, params):
+            return self.venv.step(key, state, action, params)
+
+    venv = VecEnv(EpisodeStatistics(ChainEnv()), B)
+    params = venv.default_params
+
+    def policy(key, obs):
+        return jax.random.randint(key, (B,), 0, 2), {}
+
+    @jax.jit
+    def run(key):
+        obs, state = venv.reset(key, params)
+        carry = EnvCarry(state, obs)
+        return rollout(key, venv, params, carry, policy, T), rollout(key, Wrapped(venv), params, carry, policy, T)
+
+    fast, plain = jax.device_get(run(jax.random.key(3)))
+    assert fast[1].terminated.any()
+    trees_equal(fast, plain, "presplit vs per-step keys")
+
+
 def test_flatten_batch_and_minibatches():
     batch = {"x": jnp.arange(24).reshape(4, 6), "y": jnp.arange(48.0).reshape(4, 6, 2)}
     flat = flatten_batch(batch)
