@@ -6,7 +6,9 @@
   500k steps, 4 epochs x 4 minibatches, lr 2.5e-4 annealed) as one jitted
   program over 1, 16 and 64 ``vmap``-ed seeds: compile seconds, run seconds,
   env steps per second, final return; compared with PureJaxRL's ``ppo.py``
-  measured on the same 2-core machine (reference numbers below).
+  measured on the same 2-core machine (reference numbers below). With
+  ``--devices all`` the seeds are sharded over the devices and each device
+  ``vmap``-s its seeds in ``lax.map`` blocks of ``--chunk`` (8).
 * Brax ``inverted_pendulum`` (when registered) to 900+ return within 300k
   steps: wall time including compilation, the env steps at which the return
   first reached 900, final training return and deterministic evaluation;
