@@ -51,14 +51,12 @@ def rollout(key: jax.Array, venv: Any, env_params: Any, carry: EnvCarry, policy:
     k_act, k_env = jnp.unstack(jax.vmap(jax.random.split)(jax.random.split(key, num_steps)), axis=1)  # [T] each
     presplit = type(venv) is VecEnv  # wrappers of a VecEnv keep their own step
     env_keys = jax.vmap(venv.step_keys)(k_env) if presplit else k_env  # [T, B, 2] or [T]
+    env_step = venv.step_with_keys if presplit else venv.step
 
     def one(c: EnvCarry, ks: tuple[jax.Array, jax.Array]):
         ka, ke = ks
         action, extras = policy(ka, c.obs)
-        if presplit:
-            out = venv.step_with_keys(ke, c.state, action, env_params)
-        else:
-            out = venv.step(ke, c.state, action, env_params)
+        out = env_step(ke, c.state, action, env_params)
         info = {k: v for k, v in out.info.items() if k != FINAL_OBS}
         t = Transition(c.obs, action, out.reward, out.terminated, out.truncated, out.info[FINAL_OBS], info, extras)
         return EnvCarry(out.state, out.obs), t
