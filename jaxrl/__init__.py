@@ -6,6 +6,7 @@ batched auto-reset, rollouts, returns and running statistics. Families live in
 """
 
 from jaxrl import spaces, wrappers
+from jaxrl.agent import Agent, AgentSpec, agent_spec, list_agents, make_agent, register_agent
 from jaxrl.env import FINAL_OBS, Environment, Step
 from jaxrl.registry import EnvSpec, list_envs, make, register, spec, specs
 from jaxrl.vec import NormalizeObservation, VecEnv
@@ -13,6 +14,12 @@ from jaxrl.vec import NormalizeObservation, VecEnv
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "AgentSpec",
+    "agent_spec",
+    "list_agents",
+    "make_agent",
+    "register_agent",
     "FINAL_OBS",
     "EnvSpec",
     "Environment",
