@@ -30,6 +30,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrl import spaces
 
@@ -86,6 +87,20 @@ class Environment(Generic[TState, TParams]):
 
     def action_space(self, params: TParams) -> spaces.Space:
         raise NotImplementedError
+
+    def render(self, state: TState, params: TParams) -> np.ndarray:
+        """A picture of one unbatched ``state``: ``[H, W, 3]`` uint8 RGB.
+
+        Host-side, not jittable: call it outside ``jit`` on concrete arrays
+        (implementations draw with NumPy, PIL or matplotlib). Every frame of
+        one environment has the same ``[H, W]``, so frames stack into a video
+        (:func:`jaxrl.render.rollout_frames`, :func:`jaxrl.render.save_gif`).
+        Wrappers forward it to the inner environment with the inner state.
+        """
+        raise NotImplementedError(
+            f"{self.name} ({type(self).__name__}) has no renderer: "
+            "override Environment.render(state, params) -> [H, W, 3] uint8 array"
+        )
 
     # ------------------------------------------------------------------ public API
     @partial(jax.jit, static_argnums=0)

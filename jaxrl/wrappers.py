@@ -53,6 +53,10 @@ class Wrapper(Environment):
     def action_space(self, params):
         return self.env.action_space(params)
 
+    def render(self, state, params):
+        """The inner environment's picture; wrappers that nest the inner state (``env_state``) override it."""
+        return self.env.render(state, params)
+
     def __getattr__(self, name: str) -> Any:
         if name == "env":  # not yet set (e.g. during unpickling)
             raise AttributeError(name)
@@ -91,6 +95,9 @@ class TimeLimit(Wrapper):
         t = state.step + 1
         truncated = jnp.logical_or(out.truncated, t >= self.max_steps)
         return out._replace(state=TimeLimitState(out.state, t), truncated=truncated)
+
+    def render(self, state, params):
+        return self.env.render(state.env_state, params)
 
 
 # --------------------------------------------------------------------------- episode statistics
@@ -145,6 +152,9 @@ class EpisodeStatistics(Wrapper):
             "any_finished": new.any_finished,
         }
         return out._replace(state=new, info=info)
+
+    def render(self, state, params):
+        return self.env.render(state.env_state, params)
 
 
 # --------------------------------------------------------------------------- observation / action transforms
@@ -261,6 +271,9 @@ class DomainRandomization(Wrapper):
     def step_env(self, key, state, action, params) -> Step:
         out = self.env.step_env(key, state.env_state, action, state.params)
         return out._replace(state=DomainRandomizationState(out.state, state.params))
+
+    def render(self, state, params):
+        return self.env.render(state.env_state, state.params)  # drawn with the episode's sampled params
 
 
 def uniform_params(**ranges: tuple[float, float]) -> Callable[[jax.Array, Any], Any]:
