@@ -59,6 +59,12 @@ class GymnaxEnv(Environment):
     def action_space(self, params: Any) -> spaces.Space:
         return spaces.from_gymnax(self.gymnax_env.action_space(params))
 
+    def render(self, state: Any, params: Any) -> Any:
+        """``[H, W, 3]`` uint8 frame (host-side): see :mod:`jaxrl.envs.control.render`."""
+        from jaxrl.envs.control import render
+
+        return render.render_gymnax(self, state, params)
+
 
 _CONTROL = {
     "CartPole-v1": (500, "Balance a pole on a cart; +1 per step upright."),
