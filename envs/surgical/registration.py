@@ -7,12 +7,12 @@ from jaxrl.registry import register
 FAMILY = "surgical"
 
 _ARMS = {
-    "PSMReach-v0": ("PSM", "reach", "da Vinci PSM: move the tool tip onto a goal sphere (Surgical Gym)."),
-    "PSMTrack-v0": ("PSM", "track", "da Vinci PSM: keep the tool tip on a drifting goal (Surgical Gym)."),
-    "ECMReach-v0": ("ECM", "reach", "da Vinci ECM: move the camera tip onto a goal (Surgical Gym)."),
-    "ECMTrack-v0": ("ECM", "track", "da Vinci ECM: keep the camera tip on a drifting goal (Surgical Gym)."),
-    "STARReach-v0": ("STAR", "reach", "STAR (KUKA iiwa + endoscope): reach a goal (Surgical Gym)."),
-    "STARTrack-v0": ("STAR", "track", "STAR (KUKA iiwa + endoscope): track a drifting goal (Surgical Gym)."),
+    "PSMReach-v1": ("PSM", "reach", "da Vinci PSM: move the tool tip onto a goal sphere (Surgical Gym)."),
+    "PSMTrack-v1": ("PSM", "track", "da Vinci PSM: keep the tool tip on a drifting goal (Surgical Gym)."),
+    "ECMReach-v1": ("ECM", "reach", "da Vinci ECM: move the camera tip onto a goal (Surgical Gym)."),
+    "ECMTrack-v1": ("ECM", "track", "da Vinci ECM: keep the camera tip on a drifting goal (Surgical Gym)."),
+    "STARReach-v1": ("STAR", "reach", "STAR (KUKA iiwa + endoscope): reach a goal (Surgical Gym)."),
+    "STARTrack-v1": ("STAR", "track", "STAR (KUKA iiwa + endoscope): track a drifting goal (Surgical Gym)."),
 }
 
 
@@ -26,7 +26,7 @@ def _arm(robot: str, mode: str):
 
 
 for _id, (_robot, _mode, _desc) in _ARMS.items():
-    register(_id, FAMILY, _arm(_robot, _mode), 400, _desc)
+    register(_id, FAMILY, _arm(_robot, _mode), 399, _desc)
 
 _PSM_TASKS = {
     "NeedleReach": "SurRoL PSM: bring the jaw tip 5 mm above a needle (sparse reward, goal-conditioned).",

@@ -100,23 +100,28 @@ def draw(scene: Scene, world_T_cam: np.ndarray, width: int, height: int, fov_deg
 
 # --------------------------------------------------------------------------- scenes
 def _arm_scene(env: Any, s: Any, p: Any) -> Scene:
+    from jaxrl.envs.surgical import arms, joint_fk
+
     sc = Scene()
-    q, base = _np(s.q), _np(p.base_pos)
+    q = jnp.asarray(s.q, jnp.float32)
     goal, tip = _np(env.goal(s, p)), _np(env.tip(s, p))
     if env.robot.name == "STAR":
-        T = _np(kin.iiwa_fk(jnp.asarray(q[:7], jnp.float32), p.dh))
-        pts = np.concatenate([[base], base + T[:, :3, 3], [tip]])
+        T = _np(kin.iiwa_fk(q[:7]))
+        R, t = arms.STAR_ROOT[:3, :3], arms.STAR_ROOT[:3, 3]
+        pts = np.concatenate([[t], T[:, :3, 3] @ R.T + t, [tip]])
         sc.polyline(pts[:-1], GREY, 6)
         sc.polyline(pts[-2:], ORANGE, 3)  # endoscope
-        sc.grid(base, 0.6, base[2], rgb=DARK)
+        sc.grid(t, 0.6, t[2], rgb=DARK)
     else:
-        pitch = q[1] + q[2] + q[3]
-        shaft = _np(kin.rcm_shaft(jnp.float32(q[0]), jnp.float32(pitch)))
-        back = base + (q[4] + float(p.dh.d[2])) * shaft  # insertion frame, up the shaft
-        arm = base + np.array([0.0, 0.0, 0.35])  # schematic arm above the RCM
-        sc.polyline([arm + np.array([-0.25, 0.0, 0.0]), arm, back], GREY, 5)
-        sc.polyline([back, tip], ORANGE if env.robot.name == "PSM" else BLUE, 3)
-        sc.sphere(base, 0.006, YELLOW)  # RCM
+        tree, root = (arms.PSM_TREE, arms.PSM_ROOT) if env.robot.name == "PSM" else (arms.ECM_TREE, arms.ECM_ROOT)
+        links = _np(joint_fk.pose_matrices(tree, q, root))[:, :3, 3]  # body origins, parents first
+        for k, parent in enumerate(tree.parent):
+            if parent >= 0:
+                sc.polyline([links[parent], links[k]], GREY, 5)
+        tool = links[
+            tree.body_index(env.robot.name.lower() + ("_tool_roll_link" if env.robot.name == "PSM" else "_tool_link"))
+        ]
+        sc.polyline([tool, tip], ORANGE if env.robot.name == "PSM" else BLUE, 3)
     sc.sphere(goal, 0.015, RED)
     sc.sphere(tip, 0.008, WHITE)
     return sc

@@ -29,7 +29,7 @@ def test_draw_projects_a_sphere_where_expected():
 
 
 @pytest.mark.parametrize(
-    "env_id", ["PSMReach-v0", "STARTrack-v0", "PegTransfer-v0", "ActiveTrack-v0", "NeedleReachFlat-v0"]
+    "env_id", ["PSMReach-v1", "ECMReach-v1", "STARTrack-v1", "PegTransfer-v0", "ActiveTrack-v0", "NeedleReachFlat-v0"]
 )
 def test_frames_of_every_family_member(env_id):
     if env_id == "ActiveTrack-v0":
