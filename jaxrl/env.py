@@ -21,6 +21,28 @@ continues). ``step`` resets under ``lax.cond``, so under ``jit`` a reset is
 computed only on steps that end an episode. Under ``jax.vmap`` JAX turns the
 ``cond`` into a ``select`` and both branches run; use :class:`jaxrl.VecEnv`
 for batched environments, which computes resets for done environments only.
+
+Action validity
+---------------
+An action of the wrong shape or dtype is an error at trace time
+(:func:`check_action`). An action of the right shape and dtype but outside
+the action space has a defined meaning, applied by ``step`` (and
+:class:`jaxrl.VecEnv`) before ``step_env`` sees it, the same for every
+environment (:func:`jaxrl.checks.guard_action`):
+
+* ``Discrete(n)`` / ``MultiDiscrete(nvec)``: clipped into ``[0, n-1]`` per
+  entry (CartPole's action 5 is action 1: no extrapolated force);
+* floating ``Box``: non-finite components (NaN, +-inf) become 0 clipped into
+  the bounds; finite values are passed on unchanged, even out of bounds (the
+  dynamics decide; most clip; :class:`jaxrl.wrappers.ClipAction` clips).
+
+Valid actions are unchanged bit for bit. ``step_env`` may therefore assume
+in-range integers and finite floats. In checked mode
+(``jaxrl.checks.enable(True)``, ``with jaxrl.checks.scope():`` or
+``JAXRL_CHECKS=1``) every action that this policy would change raises
+:class:`jaxrl.checks.InvalidActionError` naming the environment, the batch
+index, the episode step and the value, also inside ``jit``; it costs a host
+callback per step, so it is off by default.
 """
 
 from __future__ import annotations
@@ -32,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl import spaces
+from jaxrl import checks, spaces
 
 FINAL_OBS = "final_obs"
 """``info`` key holding the observation that ended the step, before auto-reset."""
@@ -108,15 +130,22 @@ class Environment(Generic[TState, TParams]):
         params = self.default_params if params is None else params
         return self.reset_env(key, params)
 
-    @partial(jax.jit, static_argnums=0)
     def step(self, key: jax.Array, state: TState, action: Any, params: TParams | None = None) -> Step:
-        """Transition with auto-reset (see module docstring).
+        """Transition with auto-reset; out-of-space actions as the module docstring says.
 
         The key is split as gymnax does (``key_step, key_reset``), so a gymnax
-        environment wrapped by jaxrl reproduces gymnax's transitions.
+        environment wrapped by jaxrl reproduces gymnax's transitions. Compiled
+        per checked mode (:mod:`jaxrl.checks`), which is read here.
         """
+        with checks.translate():
+            return self._step(key, state, action, params, checks.is_enabled())
+
+    @partial(jax.jit, static_argnums=(0, 5))
+    def _step(self, key: jax.Array, state: TState, action: Any, params: TParams | None, checked: bool) -> Step:
+        del checked  # part of the jit cache key only; guard_action reads the flag while tracing
         params = self.default_params if params is None else params
         check_action(self, action, params)
+        action = checks.guard_action(self.name, self.action_space(params), action, state)
         key_step, key_reset = jax.random.split(key)
         out = self.step_env(key_step, state, action, params)
         done = jnp.logical_or(out.terminated, out.truncated)

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+import jax
+import numpy as np
+
 from jaxrl.env import Environment
+from jaxrl.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,81 @@ def specs() -> list[EnvSpec]:
 
 
 def replace_params(params: Any, overrides: Mapping[str, Any], env_id: str = "") -> Any:
-    """``params.replace(**overrides)`` with a clear error for unknown fields."""
+    """``params.replace(**overrides)`` after checking each override against its default.
+
+    :class:`~jaxrl.errors.UserError` for an unknown field; for a concrete
+    Python / NumPy scalar whose kind does not match the default's (a string or
+    ``None`` for a number, a float or bool for an integer, a number for a
+    bool); for a non-finite float; for a non-positive episode counter
+    (``max_steps_in_episode``, ``max_steps``, ``*_interval``). A Python int
+    given for a Python float default becomes a float. Arrays and tracers
+    (domain randomisation under ``vmap``) are passed on unchecked.
+    """
     if not overrides:
         return params
     names = [f.name for f in dataclasses.fields(params)] if dataclasses.is_dataclass(params) else []
     unknown = [k for k in overrides if k not in names]
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"unknown parameter(s) {unknown} for environment {env_id!r}; valid fields: {', '.join(names) or '(none)'}"
         )
-    return params.replace(**overrides)
+    checked = {k: _check_override(env_id, k, v, getattr(params, k)) for k, v in overrides.items()}
+    return params.replace(**checked)
+
+
+_POSITIVE = ("max_steps_in_episode", "max_steps")
+
+
+def _kind(x: Any) -> str | None:
+    """``"bool"`` / ``"int"`` / ``"float"`` for a number or numeric array, ``None`` for anything else."""
+    if isinstance(x, bool | np.bool_):
+        return "bool"
+    if isinstance(x, int | np.integer):
+        return "int"
+    if isinstance(x, float | np.floating):
+        return "float"
+    dtype = getattr(x, "dtype", None)
+    try:
+        dtype = np.dtype(dtype) if dtype is not None else None
+    except TypeError:  # PRNG key dtypes and other extended types
+        return None
+    if dtype is None:
+        return None
+    if dtype == np.bool_:
+        return "bool"
+    if np.issubdtype(dtype, np.integer):
+        return "int"
+    if np.issubdtype(dtype, np.floating):
+        return "float"
+    return None
+
+
+def _check_override(env_id: str, name: str, value: Any, default: Any) -> Any:
+    """``value`` (an int made float for a float default) or a ``UserError`` naming env, param and expected type."""
+    want = _kind(default)
+    if want is None or isinstance(value, jax.core.Tracer):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    concrete = isinstance(value, bool | int | float | np.generic)
+    if not concrete and not isinstance(value, str | bytes) and value is not None:
+        return value  # arrays, sequences: shapes are the environment's business
+    got = _kind(value) if concrete else None
+    where = f"environment {env_id!r}: parameter {name!r}"
+    if got is None or (got != want and not (want == "float" and got == "int")):
+        hint = {"bool": "True or False", "int": f"an integer, e.g. {name}={_show(default)}", "float": "a number"}[want]
+        raise UserError(f"{where} expects {want} (default {_show(default)}), got {value!r}; pass {hint}")
+    if got == "float" and not np.isfinite(value):
+        raise UserError(f"{where} must be finite, got {value!r}")
+    if want == "int" and (name in _POSITIVE or name.endswith("_interval")) and value <= 0:
+        raise UserError(f"{where} must be a positive integer, got {value!r}")
+    if want == "float" and got == "int" and isinstance(default, float) and not isinstance(value, np.generic):
+        return float(value)
+    return value
+
+
+def _show(x: Any) -> str:
+    try:
+        return repr(np.asarray(x).tolist()) if hasattr(x, "dtype") else repr(x)
+    except Exception:
+        return type(x).__name__

@@ -36,11 +36,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
+from jaxrl import checks, spaces
 from jaxrl import running_stats as rs
-from jaxrl import spaces
 from jaxrl.env import FINAL_OBS, Environment, Step, check_action
+from jaxrl.errors import UserError
 
 RESET_MODES = ("always", "cond", "optimistic")
 
@@ -49,8 +51,11 @@ class VecEnv:
     """``num_envs`` copies of ``env``; every array gains a leading ``[num_envs]`` axis."""
 
     def __init__(self, env: Environment, num_envs: int, reset_mode: str | None = None, reset_batch: int | None = None):
-        if int(num_envs) <= 0:
-            raise ValueError(f"VecEnv needs num_envs > 0, got {num_envs}")
+        if isinstance(num_envs, bool | np.bool_) or not isinstance(num_envs, int | np.integer) or num_envs <= 0:
+            raise UserError(
+                f"VecEnv({env.name}): num_envs must be a positive int, got {num_envs!r} "
+                f"({type(num_envs).__name__}); pass e.g. num_envs=8"
+            )
         self.env = env
         self.num_envs = int(num_envs)
         if reset_mode is None:
@@ -84,7 +89,11 @@ class VecEnv:
         return jax.vmap(self.env.reset_env, in_axes=(0, None))(keys, params)
 
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None) -> Step:
-        """Batched step; ``action`` is ``[num_envs, *action_shape]``."""
+        """Batched step; ``action`` is ``[num_envs, *action_shape]``.
+
+        Out-of-space actions are handled as :class:`jaxrl.Environment.step`
+        handles them (:mod:`jaxrl.checks`).
+        """
         return self.step_with_keys(self.step_keys(key), state, action, params)
 
     def step_keys(self, key: jax.Array) -> jax.Array:
@@ -98,7 +107,12 @@ class VecEnv:
     def step_with_keys(self, keys: jax.Array, state: Any, action: Any, params: Any = None) -> Step:
         """:meth:`step` with its keys ``[num_envs, 2]`` from :meth:`step_keys` given."""
         params = self.default_params if params is None else params
+        with checks.translate():
+            return self._step_with_keys(keys, state, action, params)
+
+    def _step_with_keys(self, keys: jax.Array, state: Any, action: Any, params: Any) -> Step:
         self._check_action(action, params)
+        action = checks.guard_action(self.env.name, self.action_space(params), action, state, (self.num_envs,))
         k_step, k_reset = keys[:, 0], keys[:, 1]
         out = jax.vmap(self.env.step_env, in_axes=(0, 0, 0, None))(k_step, state, action, params)
         done = jnp.logical_or(out.terminated, out.truncated)  # [B]

@@ -123,7 +123,7 @@ def test_vecenv_errors():
         venv.step(jax.random.PRNGKey(0), state, jnp.int32(0))  # unbatched action
     with pytest.raises(TypeError, match="integer"):
         venv.step(jax.random.PRNGKey(0), state, jnp.zeros(4, jnp.float32))
-    with pytest.raises(ValueError, match="num_envs > 0"):
+    with pytest.raises(ValueError, match="num_envs must be a positive int, got 0"):
         VecEnv(env, 0)
     with pytest.raises(ValueError, match="reset_mode"):
         VecEnv(env, 4, reset_mode="lazy")
