@@ -17,7 +17,16 @@ class RunDirError(UserError):
 
 
 class DivergedError(RuntimeError):
-    """A training run produced non-finite losses, gradients or parameters (see :mod:`jaxrl.diagnostics`)."""
+    """A training run produced non-finite parameters, optimiser state or hyperparameters.
+
+    ``diverged`` maps each diverged run (seed) to ``{"update", "quantity"}``; ``last_checkpoint``
+    is the unit count of the last finite checkpoint (see :mod:`jaxrl.diagnostics`).
+    """
+
+    def __init__(self, message: str, diverged: dict | None = None, last_checkpoint: int | None = None):
+        super().__init__(message)
+        self.diverged = dict(diverged or {})
+        self.last_checkpoint = last_checkpoint
 
 
 __all__ = ["DivergedError", "RunDirError", "UserError"]

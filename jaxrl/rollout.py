@@ -161,7 +161,16 @@ def scan_updates(update_step: Callable[[Any], tuple[Any, dict]], state: Any, n_u
     """``n_updates`` (a static positive int) calls of ``update_step`` under ``lax.scan``; metrics ``[n_updates]``.
 
     The ``train_chunk`` of every agent: chunks compose exactly, ``scan(scan(s, a), b) == scan(s, a + b)``.
+    Adds ``metrics["nonfinite"]`` (``int32 [n_updates]``), the divergence bit mask of the state after
+    each update (:func:`jaxrl.diagnostics.nonfinite_code`; 0 while everything is finite).
     """
+    from jaxrl.diagnostics import NONFINITE, nonfinite_code
+
     if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates <= 0:
         raise ValueError(f"n_updates must be a positive int (static), got {n_updates!r}")
-    return jax.lax.scan(lambda s, _: update_step(s), state, None, length=n_updates)
+
+    def body(s, _):
+        s, metrics = update_step(s)
+        return s, {**metrics, NONFINITE: nonfinite_code(s)}
+
+    return jax.lax.scan(body, state, None, length=n_updates)

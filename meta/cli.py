@@ -46,7 +46,7 @@ def _parse_normalise(text: str) -> tuple[str, tuple[float, float]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from jaxrl.cli import _key_value, parse_steps
+    from jaxrl.cli import key_value, steps_arg
     from jaxrl.meta.es import SHAPINGS, STRATEGIES
 
     p = argparse.ArgumentParser(
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generations", type=int, metavar="N", help="ES generations (default 100)")
     p.add_argument("--popsize", type=int, metavar="P", help="population size (default 16; even when antithetic)")
     p.add_argument("--seeds", type=int, metavar="S", help="inner training seeds per member (default 2)")
-    p.add_argument("--total-steps", type=parse_steps, metavar="T", help="env steps per inner run (default 65536)")
+    p.add_argument("--total-steps", type=steps_arg, metavar="T", help="env steps per inner run (default 65536)")
     p.add_argument("--strategy", choices=STRATEGIES, help="evolution strategy (default open_es)")
     p.add_argument("--shaping", choices=SHAPINGS, help="fitness shaping (default centered_rank)")
     p.add_argument("--lr", type=float, help="Open_ES Adam learning rate (default 0.01)")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         dest="overrides",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="override a ppo.Config field of the inner runs (repeatable), e.g. --set num_envs=8",
@@ -98,15 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`jaxrl.meta.es.MetaConfig` of a fresh run."""
     from jaxrl.agents import ppo
-    from jaxrl.cli import _field_default, coerce, parse_value
     from jaxrl.meta.es import ESConfig, MetaConfig, inner_configs
+    from jaxrl.settings import coerce, field_default, parse_value
 
     fields = {f.name: f for f in dataclasses.fields(ppo.Config)}
     overrides: dict[str, Any] = {"total_timesteps": args.total_steps or 65_536}
     for k, v in args.overrides:
         if k not in fields or k == "env_id":
             raise SystemExit(f"jaxrl meta: unknown ppo.Config field {k!r} in --set; valid: {', '.join(fields)}")
-        overrides[k] = coerce(parse_value(v), _field_default(fields[k]), f"Config.{k}")
+        overrides[k] = coerce(parse_value(v), field_default(fields[k]), f"Config.{k}")
     es_kwargs = {
         k: v
         for k, v in {

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxrl.agent import agent_spec
 from jaxrl.meta.pbt import PBT, PBTConfig, Prior, incumbent_schedule
 
 
@@ -43,10 +44,11 @@ def parse_prior(text: str) -> tuple[str, Prior]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from jaxrl.cli import ALGOS, _key_value
+    from jaxrl.agent import list_agents
+    from jaxrl.cli import key_value
 
     p = argparse.ArgumentParser(prog="jaxrl pbt", description="Population based training on device.")
-    p.add_argument("algo", nargs="?", choices=sorted(ALGOS), help="agent (default: ppo)")
+    p.add_argument("algo", nargs="?", choices=list_agents(), help="agent (default: ppo)")
     p.add_argument("--env", metavar="ID", help="environment id (default: the agent's)")
     p.add_argument("--population", type=int, default=8)
     p.add_argument("--rounds", type=int, default=10)
@@ -60,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fitness", choices=("eval", "train"), default="eval")
     p.add_argument("--eval-episodes", type=int, default=8)
     p.add_argument("--random-search", action="store_true", help="no exploit/explore: random search baseline")
-    p.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="agent config override (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/pbt-<algo>-<env>-<utc>)")
@@ -84,9 +86,7 @@ def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     if not args.search:
         raise SystemExit("jaxrl pbt: name at least one --search NAME=LOW:HIGH[:log]")
     algo = args.algo or "ppo"
-    from jaxrl.cli import ALGOS
-
-    values: dict[str, Any] = {ALGOS[algo].env_field: args.env or ALGOS[algo].default_env}
+    values: dict[str, Any] = {agent_spec(algo).env_field: args.env or agent_spec(algo).default_env}
     values.update({k: v for k, v in args.overrides})
     rec = {
         "algo": algo,
@@ -107,7 +107,7 @@ def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         "seed": args.seed,
         "command": " ".join(["jaxrl", "pbt", *args.argv]),
     }
-    env = values[ALGOS[algo].env_field]
+    env = values[agent_spec(algo).env_field]
     out = Path(args.out) if args.out else Path("runs") / f"pbt-{algo}-{env}-{utc_stamp()}"
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"run directory {out} is not empty; pick another --out or --resume it")
@@ -115,12 +115,13 @@ def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
 
 
 def build(rec: dict[str, Any]) -> PBT:
-    from jaxrl.cli import ALGOS, build_config
+    from jaxrl.agent import agent_spec
+    from jaxrl.settings import build_config
 
-    algo = ALGOS[rec["algo"]]
+    algo = agent_spec(rec["algo"])
     try:
         cfg = build_config(algo, rec["config"], strings=True)
-        agent = algo.make_agent(cfg)
+        agent = algo.make(cfg)
         pb = dict(rec["pbt"])
         pb["search"] = {n: Prior(lo, hi, log) for n, (lo, hi, log) in pb["search"].items()}
         if pb["updates_per_round"] is None:
