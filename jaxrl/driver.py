@@ -44,7 +44,9 @@ class MetricSink(Protocol):
     """Receives every chunk's metrics on the host: ``write(first, metrics, labels)``.
 
     ``first`` is the number of units done before the chunk; ``metrics[name]`` is ``[S, n]``;
-    ``labels`` names the ``S`` runs (seeds). ``close()`` is called once at the end.
+    ``labels`` names the ``S`` runs (seeds). ``close()`` is called once at the end. A sink that
+    keeps a record on disk also has ``reconcile(done) -> rows dropped``, called on resume so that
+    the record matches the checkpoint (never silently behind it: it raises instead).
     """
 
     def write(self, first: int, metrics: Mapping[str, np.ndarray], labels: Sequence[Any]) -> None: ...
@@ -74,6 +76,10 @@ class RunDirSink:
 
     def write(self, first: int, metrics: Mapping[str, np.ndarray], labels: Sequence[Any]) -> None:
         self.run.append_metrics(metrics, first)
+
+    def reconcile(self, done: int) -> int:
+        """On resume: metrics.csv cut back to the checkpoint's ``done`` updates (RunDirError if it is behind)."""
+        return int(self.run.reconcile_metrics(done) or 0)
 
     def close(self) -> None:
         pass
@@ -159,6 +165,11 @@ def pick_chunk_size(num_updates: int, chunks: int | None = None, log_every: int 
     return -(-num_updates // chunks)
 
 
+def reconcile(sinks: Sequence[Any], done: int) -> int:
+    """Bring every sink with a ``reconcile(done)`` method (file records) back to ``done`` units; rows dropped."""
+    return sum(int(sink.reconcile(done) or 0) for sink in sinks if hasattr(sink, "reconcile"))
+
+
 # =========================================================================== the loop
 def drive(
     program: Program,
@@ -191,11 +202,11 @@ def drive(
             done = int(meta["updates_done"])
             if program.on_restore is not None:
                 program.on_restore(meta)
-            dropped = run.reconcile_metrics(done)
+            dropped = reconcile(sinks, done)
             extra = f" ({dropped} metric rows after it dropped)" if dropped else ""
             log(f"resuming {run.path} from {program.unit} {done} of {total}{extra}")
         else:
-            run.reconcile_metrics(0)
+            reconcile(sinks, 0)
             log(f"{run.path} has no checkpoint yet: starting from {program.unit} 0 of {total}")
     t_start = time.perf_counter()
     start = done

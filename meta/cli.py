@@ -22,10 +22,8 @@ the search mean / best member are saved as loadable objectives. Run directory::
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -135,42 +133,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 # --------------------------------------------------------------------------- run directory
-class MetricsCSV:
-    """``metrics.csv``: one row per generation (columns fixed by the first chunk)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def append(self, metrics: dict[str, np.ndarray], wall_s: np.ndarray) -> None:
-        cols = ["generation", *sorted(k for k in metrics if k != "generation"), "wall_s"]
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(cols)
-            n = len(metrics["generation"])
-            for i in range(n):
-                row = [metrics[c][i] if c != "wall_s" else wall_s[i] for c in cols]
-                w.writerow([int(v) if c == "generation" else f"{float(v):.6g}" for c, v in zip(cols, row, strict=True)])
-
-    def truncate(self, generations: int) -> None:
-        """Keep the rows of the first ``generations`` generations (after a resume)."""
-        if not self.path.exists():
-            return
-        with self.path.open(newline="") as f:
-            rows = list(csv.reader(f))
-        if not rows:
-            return
-        keep = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= generations]
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerows(keep)
-
-    def read(self) -> dict[str, np.ndarray]:
-        with self.path.open(newline="") as f:
-            rows = list(csv.reader(f))
-        return {c: np.array([float(r[i]) for r in rows[1:]]) for i, c in enumerate(rows[0])}
-
-
 def default_out(cfg: Any) -> Path:
     from jaxrl.runs import utc_stamp
 
@@ -212,13 +174,13 @@ def run_meta(
     devices: str | None = None,
 ) -> dict[str, Any]:
     """Meta-train ``cfg`` into run directory ``out`` chunk by chunk (checkpoint after each); returns the summary."""
-    import jax
     from tqdm.auto import tqdm
 
-    from jaxrl import checkpoint
-    from jaxrl.meta.es import chunk_sizes, default_chunk
+    from jaxrl.driver import drive
+    from jaxrl.meta.es import default_chunk
     from jaxrl.meta.objectives import save_objective
-    from jaxrl.runs import machine_info, versions, write_json
+    from jaxrl.meta.runner import GenerationCSV, es_program
+    from jaxrl.runs import RunDir, machine_info, versions, write_json
 
     out = Path(out)
     chunk = chunk or default_chunk(cfg.generations)
@@ -252,38 +214,26 @@ def run_meta(
 
     trainer, fns, hook = _trainer(cfg, progress, devices)
     hook[0] = on_generation
-    state = jax.jit(trainer.init)(jax.random.key(seed))
-    csv_file = MetricsCSV(out / "metrics.csv")
-    done = 0
-    if resume:
-        ckpt = out / CHECKPOINT
-        if not ckpt.exists():
-            raise SystemExit(f"jaxrl meta: no checkpoint in {out} to resume from")
-        state, meta = checkpoint.restore(ckpt, like=state)
-        done = int(meta["generation"])
-        csv_file.truncate(done)
-    else:
-        csv_file.truncate(0)
-    bar.n = bar.last_print_n = done
-    bar.refresh()
 
-    t_start, ran = time.perf_counter(), 0
-    for n in chunk_sizes(cfg.generations - done, chunk) if done < cfg.generations else []:
-        if n not in fns:
-            fns[n] = jax.jit(lambda s, n=n: trainer.run(s, n))
-        t0 = time.perf_counter()
-        state, metrics = jax.block_until_ready(fns[n](state))
-        dt = time.perf_counter() - t0
-        metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
-        done += n
-        csv_file.append(metrics, np.full(n, dt / n))
-        checkpoint.save(out / CHECKPOINT, state, {"generation": done, "meta_config": cfg.to_dict()})
+    def on_chunk(done: int, state: Any, metrics: dict[str, np.ndarray]) -> None:  # the discovered objective
         info = {"generation": done, "meta_config": cfg.to_dict()}
         save_objective(out / "objective_mean", trainer.objective, trainer.es.mean(state), info)
         save_objective(out / "objective_best", trainer.objective, trainer.es.best(state), info)
-        ran += n
-    bar.close()
-    wall = time.perf_counter() - t_start
+
+    def restored(meta: dict[str, Any]) -> None:
+        bar.n = bar.last_print_n = int(meta["updates_done"])
+        bar.refresh()
+
+    program = es_program(trainer, seed, cfg.generations, fns)
+    program.on_restore = restored
+    csv_file = GenerationCSV(out / "metrics.csv")
+    try:
+        result = drive(program, RunDir(out), chunk, resume=resume, sinks=[csv_file], on_chunk=on_chunk,
+                       resume_hint=f"jaxrl meta {cfg.objective} --resume {out}", log=bar.write)
+    finally:
+        bar.close()
+    state, done, ran = result.state, result.done, result.done - result.resumed_from
+    wall = result.seconds
     m = csv_file.read() if csv_file.path.exists() else {}
     summary = {
         "objective": cfg.objective,

@@ -113,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    from jaxrl.meta.cli import MetricsCSV, run_meta
+    from jaxrl.meta.cli import run_meta
     from jaxrl.meta.objectives import load_objective, save_objective
+    from jaxrl.meta.runner import GenerationCSV
 
     # ---------------------------------------------------------------- 1. meta-training
     meta: dict[str, Any] = {}
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         objective, params, _ = load_objective(run_dir / "objective_mean")
         save_objective(out / f"{name}_params", objective, params, {"source": str(run_dir), "preset": args.preset})
         discovered[name] = params
-        curve = MetricsCSV(run_dir / "metrics.csv").read()
+        curve = GenerationCSV(run_dir / "metrics.csv").read()
         meta[name] = {
             "config": cfg.to_dict(),
             "wall_s": round(time.perf_counter() - t0, 1),

@@ -30,12 +30,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl import checkpoint, stats
+from jaxrl import stats
 from jaxrl.agents import ppo
-from jaxrl.meta.es import ESConfig, chunk_sizes
+from jaxrl.meta.es import ESConfig
 from jaxrl.meta.lpg.agent import AgentConfig, LPGAgent
 from jaxrl.meta.lpg.meta_train import LPGMetaConfig, LPGMetaTrainer
 from jaxrl.meta.lpg.network import save_rule
+from jaxrl.runs import RunDir
 
 # (low, high) returns for normalisation: grids 0 (never reaches the goal) to 1; CartPole 0 to 500;
 # Breakout-MinAtar 0 to 30 (a strong DQN-level score).
@@ -63,31 +64,22 @@ def normalise(env_id: str, returns: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- 1. meta-training
 def meta_train(cfg: LPGMetaConfig, run_dir: Path, chunk: int, seed: int = 0, log: Any = print) -> tuple[Any, dict]:
-    """Run (or resume) ``cfg.generations`` generations; returns ``(rule params (ES mean), summary)``."""
-    from jaxrl.meta.cli import MetricsCSV
+    """Run (or resume) ``cfg.generations`` generations (the shared run driver); ``(rule (ES mean), summary)``."""
+    from jaxrl.meta.runner import run_es
 
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = LPGMetaTrainer(cfg)
-    state = trainer.init(jax.random.key(seed))
-    ckpt, csv = run_dir / "checkpoint", MetricsCSV(run_dir / "metrics.csv")
-    if ckpt.exists():
-        state, _ = checkpoint.restore(ckpt, state)
-        csv.truncate(int(state.generation))
-        log(f"  resumed at generation {int(state.generation)}")
-    else:
+    resume = (run_dir / "config.json").exists()
+    if not resume:
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, default=str))
-    done = int(state.generation)
-    step = jax.jit(trainer.run, static_argnums=1)
     t0 = time.perf_counter()
-    for n in chunk_sizes(cfg.generations - done, chunk) if done < cfg.generations else []:
-        t = time.perf_counter()
-        state, m = jax.block_until_ready(step(state, n))
-        m = {k: np.asarray(v) for k, v in m.items()}
-        csv.append(m, np.full(n, (time.perf_counter() - t) / n))
-        checkpoint.save(ckpt, state, {"generation": int(state.generation)})
-        log(f"  gen {int(state.generation):4d}/{cfg.generations}  fitness mean {m['fitness_mean'].mean():.3f}  "
-            f"lifetime {m['lifetime'].mean():5.1f}  {time.perf_counter() - t0:6.0f} s")  # fmt: skip
-    return trainer.es.mean(state), {"generations": int(state.generation), "wall_s": time.perf_counter() - t0}
+
+    def report(done: int, total: int, m: dict[str, np.ndarray], seconds: float) -> None:
+        log(f"  gen {done:4d}/{total}  fitness mean {np.nanmean(m['fitness_mean']):.3f}  "
+            f"lifetime {np.nanmean(m['lifetime']):5.1f}  {time.perf_counter() - t0:6.0f} s")  # fmt: skip
+
+    result, _ = run_es(trainer, run_dir, seed, cfg.generations, chunk, resume=resume, progress=report, log=log)
+    return trainer.es.mean(result.state), {"generations": result.done, "wall_s": time.perf_counter() - t0}
 
 
 # --------------------------------------------------------------------------- 2. evaluation
@@ -190,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = base.replace(time_aware=name == "ta_lpg")
         print(f"[meta] {name}: {cfg.generations} generations, population {cfg.es.popsize}", flush=True)
         if args.skip_meta:
-            if not (out / "runs" / name / "checkpoint").exists():
+            if RunDir(out / "runs" / name).latest_checkpoint() is None:
                 raise SystemExit(f"--skip-meta: no meta-trained {name} in {out / 'runs' / name}")
             cfg = cfg.replace(generations=1)  # restores the checkpoint; trains nothing more
         params, meta[name] = meta_train(cfg, out / "runs" / name, preset["chunk"])

@@ -13,6 +13,7 @@ import pytest
 from jaxrl.meta import cli
 from jaxrl.meta.es import ESConfig, MetaConfig, inner_configs, make_meta_train
 from jaxrl.meta.objectives import load_objective
+from jaxrl.meta.runner import GenerationCSV
 
 TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=1, total_timesteps=256)
 GENS = 3
@@ -69,13 +70,13 @@ def test_cli_chunks_checkpoints_resume_and_matches_the_single_program(chunked_ru
     _, trainer, state, m = chunked_run
     out = tmp_path / "run"
     assert cli.main([*CLI_ARGS, "--generations", "2", "--out", str(out)]) == 0
-    rows = cli.MetricsCSV(out / "metrics.csv").read()
+    rows = GenerationCSV(out / "metrics.csv").read()
     assert rows["generation"].tolist() == [1, 2]
     assert (out / "checkpoint").is_dir() and (out / "objective_mean").is_dir()
     assert json.loads((out / "config.json").read_text())["meta_config"]["es"]["popsize"] == 4
 
     assert cli.main(["lpo", "--resume", str(out), "--generations", "3", "--no-progress"]) == 0
-    rows = cli.MetricsCSV(out / "metrics.csv").read()
+    rows = GenerationCSV(out / "metrics.csv").read()
     assert rows["generation"].tolist() == [1, 2, 3]
     for k in ("fitness_mean", "fitness_best", "return/CartPole-v1"):
         np.testing.assert_allclose(rows[k], m[k], rtol=1e-4, err_msg=k)
