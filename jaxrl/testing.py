@@ -15,6 +15,7 @@ and agents against hand-computed numbers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl import spaces
+from jaxrl import checks, spaces
 from jaxrl.env import FINAL_OBS, Environment, Step
 
 
@@ -70,6 +71,13 @@ def check_env(
     episode continues and differs from the reset ``obs`` at some episode end;
     a wrongly shaped action raises ``ValueError`` and a wrong dtype
     ``TypeError`` at trace time. Actions are sampled from ``action_space``.
+
+    Everything runs in checked mode (:mod:`jaxrl.checks`): sampled actions
+    must pass the checks, and one invalid action (``n`` for ``Discrete(n)``,
+    ``nvec`` for ``MultiDiscrete``, NaN for a floating ``Box``; other spaces
+    are not probed) fed mid-rollout must raise
+    :class:`jaxrl.checks.InvalidActionError` naming the environment (same
+    compiled program, run once more).
     """
     if int(num_envs) < 2 or int(num_steps) < 1:
         raise ValueError(f"check_env needs num_envs >= 2 and num_steps >= 1, got {num_envs}, {num_steps}")
@@ -77,25 +85,32 @@ def check_env(
     key = jax.random.PRNGKey(0) if key is None else key
     name = getattr(env, "name", type(env).__name__)
     k_run, k_others, k_abstract = jax.random.split(key, 3)
+    with checks.scope(True, clear_caches=False):  # env.step compiles per mode; our programs are new
+        return _check_env(env, params, name, int(num_steps), int(num_envs), (k_run, k_others, k_abstract))
 
+
+def _check_env(env: Environment, params: Any, name: str, num_steps: int, num_envs: int, keys3) -> CheckReport:
+    k_run, k_others, k_abstract = keys3
     _check_abstract(env, params, k_abstract, name)  # traces un-batched reset/step, no compile
 
     # One compiled program: jit(vmap(rollout)). Members 0 and 1 share a key.
-    rollout = _make_rollout(env, int(num_steps))
+    rollout = _make_rollout(env, num_steps)
     traces = [0]
 
-    def batched(keys, p):
+    def batched(keys, p, invalid_at):
         traces[0] += 1
-        return jax.vmap(rollout, in_axes=(0, None))(keys, p)
+        return jax.vmap(rollout, in_axes=(0, None, None))(keys, p, invalid_at)
 
     run_fn = jax.jit(batched)
-    keys = jnp.concatenate([jnp.stack([k_run, k_run]), jax.random.split(k_others, int(num_envs) - 2)])
-    run = _call(run_fn, name, "jit(vmap(rollout))", keys, params)
+    keys = jnp.concatenate([jnp.stack([k_run, k_run]), jax.random.split(k_others, num_envs - 2)])
+    never = jnp.int32(-1)
+    run = _call(run_fn, name, "jit(vmap(rollout))", keys, params, never)
     _check_trajectory(run, name)
     _check_same_key(run, name)
 
     perturbed, static = _perturb(params)
-    _call(run_fn, name, "rollout with perturbed param values", keys, perturbed)
+    _call(run_fn, name, "rollout with perturbed param values", keys, perturbed, never)
+    _check_invalid_action(env, params, name, run_fn, keys, num_steps // 2)
     _assert(
         traces[0] == 1,
         f"{name}: changing param values re-traced the jitted rollout ({traces[0]} traces)"
@@ -103,7 +118,7 @@ def check_env(
         + ". Keep values that may vary as pytree leaves; put shapes and counts on the environment itself",
     )
     term, trunc = np.asarray(run["terminated"]), np.asarray(run["truncated"])
-    return CheckReport(int(num_steps), int(num_envs), int((term | trunc).sum()), int(term.sum()), int(trunc.sum()))
+    return CheckReport(num_steps, num_envs, int((term | trunc).sum()), int(term.sum()), int(trunc.sum()))
 
 
 # --------------------------------------------------------------------------- internals
@@ -230,15 +245,48 @@ def _check_abstract(env: Environment, params: Any, key: jax.Array, name: str) ->
         raise AssertionError(f"{name}: action with wrong {what} {bad} was accepted; expected {err.__name__}")
 
 
+def _check_invalid_action(env: Environment, params: Any, name: str, run_fn, keys: jax.Array, at: int) -> None:
+    """The rollout with ``checks.invalid_action`` at step ``at`` must raise ``InvalidActionError`` (checked mode)."""
+    bad = checks.invalid_action(env.action_space(params))
+    if bad is None:
+        return
+    callback_log = logging.getLogger("jax._src.callback")  # JAX logs the expected callback error with a traceback
+    level = callback_log.level
+    callback_log.setLevel(logging.CRITICAL)
+    try:
+        with checks.translate():
+            jax.block_until_ready(run_fn(keys, params, jnp.int32(at)))
+    except checks.InvalidActionError as e:
+        _assert(name in str(e), f"{name}: the invalid-action error does not name the environment: {e}")
+        return
+    except Exception as e:
+        raise AssertionError(
+            f"{name}: invalid action {bad} at step {at} raised {type(e).__name__}: {e}; expected "
+            "jaxrl.checks.InvalidActionError (keep Environment.step, or call jaxrl.checks.guard_action)"
+        ) from e
+    finally:
+        callback_log.setLevel(level)
+    raise AssertionError(
+        f"{name}: invalid action {np.asarray(bad)} at step {at} was accepted in checked mode; step must apply "
+        "jaxrl.checks.guard_action (inherit Environment.step instead of overriding it)"
+    )
+
+
 def _make_rollout(env: Environment, num_steps: int):
-    def rollout(key, params):
+    """``rollout(key, params, invalid_at)``: random actions, ``checks.invalid_action`` at step ``invalid_at``."""
+
+    def rollout(key, params, invalid_at):
         k_reset, k_steps = jax.random.split(key)
         obs, state = env.reset(k_reset, params)
         obs_space = env.observation_space(params)
+        bad = checks.invalid_action(env.action_space(params))
 
-        def body(state, k):
+        def body(state, xs):
+            k, t = xs
             k_act, k_step = jax.random.split(k)
             action = env.action_space(params).sample(k_act)
+            if bad is not None:
+                action = jnp.where(t == invalid_at, bad, action)
             out = env.step(k_step, state, action, params)
             final = out.info[FINAL_OBS]
             rec = {
@@ -252,7 +300,7 @@ def _make_rollout(env: Environment, num_steps: int):
             }
             return out.state, rec
 
-        _, traj = jax.lax.scan(body, state, jax.random.split(k_steps, num_steps))
+        _, traj = jax.lax.scan(body, state, (jax.random.split(k_steps, num_steps), jnp.arange(num_steps)))
         return {"reset_obs": obs, "reset_ok": jnp.asarray(obs_space.contains(obs)), **traj}
 
     return rollout
@@ -418,3 +466,10 @@ class EchoEnv(Environment):
 
     def action_space(self, params):
         return spaces.Box(params.low, params.high, (2,), jnp.float32)
+
+
+def check_agent(agent: Any, **kwargs: Any) -> dict[str, Any]:
+    """Assert that ``agent`` keeps the :class:`jaxrl.Agent` contract (see :mod:`jaxrl.agent_check`)."""
+    from jaxrl.agent_check import check_agent as _check_agent
+
+    return _check_agent(agent, **kwargs)
