@@ -158,6 +158,22 @@ def guard_action(
     return jnp.clip(a, lo, hi).astype(a.dtype)
 
 
+def invalid_action(space: spaces.Space) -> jax.Array | None:
+    """An action of ``space``'s shape and dtype that checked mode must reject, or ``None`` for other spaces.
+
+    ``n`` for ``Discrete(n)``, ``nvec`` for ``MultiDiscrete``, NaN in the first
+    component (the others 0 clipped into the bounds) for a floating ``Box``.
+    """
+    if isinstance(space, spaces.Discrete):
+        return jnp.asarray(space.n, space.dtype)
+    if isinstance(space, spaces.MultiDiscrete):
+        return jnp.asarray(space.nvec, space.dtype)
+    if isinstance(space, spaces.Box) and jnp.issubdtype(space.dtype, jnp.floating):
+        zero = jnp.clip(jnp.zeros(space.shape, space.dtype), space.low, space.high).astype(space.dtype)
+        return zero.reshape(-1).at[0].set(jnp.nan).reshape(space.shape) if zero.size else None
+    return None
+
+
 def _bounds(space: spaces.Space, dtype: Any) -> tuple[Any, Any]:
     """Inclusive bounds of valid values, in ``dtype`` for integer spaces."""
     if isinstance(space, spaces.Discrete):
@@ -229,4 +245,4 @@ def _fmt(x: Any, collapse: bool = False) -> str:
     return np.array2string(x, precision=4, threshold=16) if np.ndim(x) else f"{x.item():.6g}"
 
 
-__all__ = ["InvalidActionError", "enable", "guard_action", "is_enabled", "scope", "translate"]
+__all__ = ["InvalidActionError", "enable", "guard_action", "invalid_action", "is_enabled", "scope", "translate"]
