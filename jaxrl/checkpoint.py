@@ -11,13 +11,26 @@ restore; the manifest lets ``restore`` check that structure, every shape and
 dtype, and the bytes of every leaf, and say exactly what does not match.
 Typed PRNG keys (``jax.random.key``) are stored as their ``key_data`` and
 wrapped back with the same implementation.
+
+Crash safety: ``save`` writes into a hidden sibling ``.<name>.tmp-<id>`` and
+publishes it with a rename. Replacing an existing checkpoint takes two renames
+(``path -> .<name>.old-<id>``, then the new one in); an exception between them
+renames the old one back, and a process killed between them leaves two
+complete hidden copies, which :func:`recover` (called by ``restore`` and
+``read_metadata`` when ``path`` is missing) verifies through their manifests
+and publishes the newest of. So at every instant a complete checkpoint exists
+under ``path`` or one of those names, and the only good copy is never deleted.
+Concurrent saves to one path are not supported. For a series of checkpoints
+with one atomic publish per save, see :meth:`jaxrl.runs.RunDir.save_checkpoint`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import time
 import uuid
 import zlib
 from typing import Any
@@ -81,16 +94,19 @@ def _checkpointer():
 def save(path: str | os.PathLike, tree: Any, metadata: dict[str, Any] | None = None, overwrite: bool = True) -> str:
     """Write ``tree`` (any pytree of arrays, typed PRNG keys included) and JSON ``metadata`` to directory ``path``.
 
-    The write is atomic: a new checkpoint replaces an existing one at ``path``
-    only once complete (``overwrite=False`` refuses to replace it). Returns the
-    absolute path.
+    The write is atomic (see the module docstring): an existing checkpoint at
+    ``path`` is replaced only once the new one is complete, and an interrupt
+    (``KeyboardInterrupt``, an error) at any point leaves the old or the new
+    complete checkpoint at ``path``. ``overwrite=False`` refuses to replace
+    one. ``metadata`` must be strict JSON (no NaN/inf: map them to None).
+    Returns the absolute path.
     """
     path = os.path.abspath(os.fspath(path))
     metadata = dict(metadata or {})
     try:
-        json.dumps(metadata)
+        json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable (NaN/inf as None): {e}") from None
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"checkpoint {path} already exists (pass overwrite=True to replace it)")
     flat, treedef = _flatten(tree)
@@ -102,32 +118,159 @@ def save(path: str | os.PathLike, tree: Any, metadata: dict[str, Any] | None = N
         leaves.append(spec)
         if a.size:  # orbax refuses zero-size arrays; the manifest alone restores them
             arrays[f"leaf_{i:05d}"] = a
-    manifest = {"format": FORMAT, "treedef": str(treedef), "leaves": leaves, "metadata": metadata}
+    manifest = {
+        "format": FORMAT,
+        "treedef": str(treedef),
+        "leaves": leaves,
+        "metadata": metadata,
+        "written_ns": time.time_ns(),
+    }
 
     ocp, ckptr = _checkpointer()
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp = _sibling(path, "tmp", tag)
     items = {_MANIFEST: ocp.args.JsonSave(manifest)}
     if arrays:
         items[_ARRAYS] = ocp.args.StandardSave(arrays)
     try:
         ckptr.save(tmp, ocp.args.Composite(**items))
-        if os.path.exists(path):
-            old = f"{tmp}.old"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
+        _publish(tmp, path, tag)
+    except BaseException:
+        _after_failed_save(tmp, path)
+        raise
+    _remove_leftovers(path)
+    return path
+
+
+def _sibling(path: str, kind: str, tag: str) -> str:
+    """``<dir>/.<name>.<kind>-<tag>``: a hidden name next to ``path`` (``kind``: tmp or old)."""
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{kind}-{tag}")
+
+
+def _hidden(path: str) -> list[tuple[str, str]]:
+    """``(file, kind)`` for each hidden sibling of ``path`` an interrupted save left (kind: tmp, old, partial)."""
+    parent, name = os.path.split(path)
+    # ".<name>.tmp-<id>.old" is the previous checkpoint as saves before versioned names left it
+    pat = re.compile(rf"^\.{re.escape(name)}\.(tmp|old)-[0-9a-f]+(?:\.old)?(\.orbax-checkpoint-tmp.*)?$")
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return []
+    out = []
+    for e in entries:
+        m = pat.match(e)
+        if m:
+            out.append((os.path.join(parent, e), "partial" if m.group(2) else m.group(1)))
+    return out
+
+
+def leftovers(path: str | os.PathLike) -> list[str]:
+    """Hidden copies that interrupted saves of ``path`` left (complete or not; orbax's partial folders excluded)."""
+    return [f for f, kind in _hidden(os.path.abspath(os.fspath(path))) if kind != "partial"]
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        os.close(fd)
+
+
+def _publish(tmp: str, path: str, tag: str) -> None:
+    """Move the complete checkpoint ``tmp`` to ``path``, replacing what is there; an error leaves one of them."""
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        _fsync_dir(os.path.dirname(path))
+        return
+    old = _sibling(path, "old", tag)
+    os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        if not os.path.lexists(path):
+            os.rename(old, path)  # roll back: the previous checkpoint stays
+        raise
+    _fsync_dir(os.path.dirname(path))
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _after_failed_save(tmp: str, path: str) -> None:
+    """Clean up after an interrupted save without ever deleting the only complete copy."""
+    if not os.path.isdir(path):
+        recover(path)
+    if os.path.isdir(path):
+        _remove_leftovers(path)
+
+
+def _remove_leftovers(path: str) -> None:
+    """Delete hidden copies of earlier interrupted saves (``path`` now holds a newer complete checkpoint)."""
+    for f, _ in _hidden(path):
+        shutil.rmtree(f, ignore_errors=True)
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a checkpoint whose manifest reads and whose arrays were written.
+
+    Cheap (the manifest only, no array bytes): it tells a finished write from an
+    interrupted one. ``restore`` still checks every leaf's shape and CRC32.
+    """
+    path = os.fspath(path)
+    try:
+        manifest = _read_manifest(os.path.abspath(path))
+    except (OSError, ValueError):
+        return False
+    needs_arrays = any(int(np.prod(s["shape"])) > 0 for s in manifest["leaves"])
+    return not needs_arrays or os.path.isdir(os.path.join(path, _ARRAYS))
+
+
+def _written_ns(path: str) -> int:
+    try:
+        return int(_read_manifest(path).get("written_ns", 0)) or int(os.stat(path).st_mtime_ns)
+    except (OSError, ValueError):
+        return 0
+
+
+def recover(path: str | os.PathLike) -> str | None:
+    """``path`` if it holds a checkpoint, else publish the newest complete copy an interrupted save left.
+
+    Returns the path of a complete checkpoint (``path`` itself, or a hidden
+    copy when it cannot be renamed, e.g. on a read-only file system), or None
+    when there is none.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        return path
+    found = [f for f in leftovers(path) if is_complete(f)]
+    if not found:
+        return None
+    best = max(found, key=lambda f: (_written_ns(f), not f.endswith(".old") and ".tmp-" in os.path.basename(f)))
+    try:
+        os.rename(best, path)
+    except OSError:
+        return best
+    _fsync_dir(os.path.dirname(path))
     return path
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The user metadata of a checkpoint, without reading its arrays."""
-    return _read_manifest(os.path.abspath(os.fspath(path)))["metadata"]
+    return _read_manifest(_resolve(path))["metadata"]
+
+
+def _resolve(path: str | os.PathLike) -> str:
+    """``path``, or the complete copy an interrupted save left there; ``FileNotFoundError`` if none."""
+    path = os.path.abspath(os.fspath(path))
+    found = recover(path)
+    if found is None:
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return found
 
 
 def _read_manifest(path: str) -> dict[str, Any]:
@@ -199,9 +342,10 @@ def restore(path: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any]]:
     state, or ``jax.eval_shape`` of one; leaves need ``shape``/``dtype``).
     Raises ``FileNotFoundError`` when ``path`` holds no checkpoint and
     ``ValueError`` naming the path and leaf when it is corrupt or its
-    structure, a shape, dtype or key type differs from ``like``.
+    structure, a shape, dtype or key type differs from ``like``. A checkpoint
+    left behind by an interrupted save is recovered first (:func:`recover`).
     """
-    path = os.path.abspath(os.fspath(path))
+    path = _resolve(path)
     manifest = _read_manifest(path)
     flat, treedef = _flatten(like)
     _check_like(path, manifest, flat, treedef)

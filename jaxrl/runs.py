@@ -9,25 +9,44 @@ any agent whose ``train_chunk`` returns a metrics dict can use it. Layout::
     <run>/seeds.json           the seed of every run
     <run>/metrics.csv          one row per (update, seed): update, seed, env_steps, episode_return, ...
     <run>/scores.json          final score per seed, mean and 95% bootstrap CI
-    <run>/checkpoint/          latest checkpoint (jaxrl.checkpoint), replaced atomically by each save
+    <run>/checkpoints/ckpt-000000040/   the newest checkpoint (jaxrl.checkpoint), after 40 updates
+    <run>/checkpoints/ckpt-000000032/   the previous one (older ones are deleted)
+    <run>/checkpoint           symbolic link to the newest checkpoint (replaced atomically)
     <run>/learning_curve.png   mean return over seeds with a 95% bootstrap band vs env steps
+
+Crash safety: every JSON file is written to a temporary name and renamed into
+place (strict JSON: NaN/inf become null, listed under ``"nonfinite"`` where
+that matters). A checkpoint is written into a hidden folder and published by
+renaming it to its versioned name ``ckpt-<updates_done>``, so at every instant
+the newest complete checkpoint exists; :meth:`RunDir.latest_checkpoint` finds
+it (recovering a finished save that was killed before its rename) and the
+previous one is deleted only after the new one is published. Every record
+carries the same counter: the checkpoint's ``updates_done`` (its folder name),
+the ``update`` column of metrics.csv (rows ``0 .. updates_done - 1`` belong to
+a checkpoint; :meth:`RunDir.reconcile_metrics` drops the rows written after it
+on resume and refuses a metrics.csv that is behind it), ``round`` in a PBT
+``history.json`` (:func:`reconcile_history`). Malformed files raise
+:class:`jaxrl.errors.RunDirError` naming the file and line.
 
 Only NumPy is needed to write; matplotlib is imported when plotting and
 ``jaxrl.checkpoint`` when saving a checkpoint.
 """
-
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as _dt
+import io
 import json
 import math
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
+import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -36,8 +55,12 @@ from typing import Any
 
 import numpy as np
 
+from jaxrl.errors import RunDirError
+
 FIRST_COLUMNS = ("update", "seed", "env_steps", "episode_return", "episode_length")
-CHECKPOINT = "checkpoint"
+CHECKPOINT = "checkpoint"  # link to the newest checkpoint (before versioned folders: the checkpoint itself)
+CHECKPOINTS = "checkpoints"
+_CKPT = re.compile(r"^(\.)?ckpt-(\d+)(?:\.(?:tmp|old)-[0-9a-f]+)?$")  # published, or a hidden leftover
 
 
 # --------------------------------------------------------------------------- environment records
@@ -146,11 +169,99 @@ def to_jsonable(x: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Strict JSON (NaN/inf as null) written to a temporary file and renamed over ``path``."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def _nonfinite_keys(x: Any, prefix: str = "") -> list[str]:
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        x = {f.name: getattr(x, f.name) for f in dataclasses.fields(x)}
+    if isinstance(x, Mapping):
+        return [k for name, v in x.items() for k in _nonfinite_keys(v, f"{prefix}{name}.")]
+    if isinstance(x, bool | int | str | Path) or x is None:
+        return []
+    try:
+        bad = not np.all(np.isfinite(np.asarray(x, dtype=np.float64)))
+    except (TypeError, ValueError):  # ragged or non-numeric: look inside
+        return [k for v in x for k in _nonfinite_keys(v, prefix)] if isinstance(x, list | tuple) else []
+    return [prefix[:-1]] if bad else []
+
+
+def flag_nonfinite(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``to_jsonable(obj)`` plus ``"nonfinite": [dotted keys]`` naming the values whose NaN/inf became null.
+
+    ``{"fitness": [1.0, nan]}`` -> ``{"fitness": [1.0, None], "nonfinite": ["fitness"]}``; no key when all
+    values are finite. :func:`unflag_nonfinite` reads it back.
+    """
+    out = to_jsonable({k: v for k, v in obj.items() if k != "nonfinite"})
+    keys = list(dict.fromkeys(_nonfinite_keys({k: v for k, v in obj.items() if k != "nonfinite"})))
+    if keys:
+        out["nonfinite"] = keys
+    return out
+
+
+def unflag_nonfinite(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`flag_nonfinite` up to the sign of infinities: nulls under the listed keys become NaN."""
+    out = {k: v for k, v in obj.items() if k != "nonfinite"}
+    for key in obj.get("nonfinite", []):
+        *parents, last = key.split(".")
+        d = out
+        for p in parents:
+            d[p] = dict(d[p])
+            d = d[p]
+        d[last] = np.asarray(d[last], dtype=np.float64).tolist()  # None -> nan
+    return out
+
+
+def _cut(x: Any, n: int) -> Any:
+    if isinstance(x, Mapping):
+        return {k: _cut(v, n) for k, v in x.items()}
+    return x[:n] if isinstance(x, list) else x
+
+
+def _lengths(x: Any, prefix: str = "") -> dict[str, int]:
+    if isinstance(x, Mapping):
+        return {k: n for name, v in x.items() for k, n in _lengths(v, f"{prefix}{name}.").items()}
+    return {prefix[:-1]: len(x)} if isinstance(x, list) else {}
+
+
+def reconcile_history(path: str | os.PathLike, rounds_done: int, counter: str = "round") -> dict[str, Any]:
+    """A per-round history JSON (``{counter: R, name: [R values] or {sub: [R values]}}``) cut to a checkpoint.
+
+    ``rounds_done`` is the checkpoint's round. A history ahead of it (the run was killed between
+    writing the history and the checkpoint) is cut to ``rounds_done`` rounds; one behind it, with
+    lists of another length than its counter, missing or not JSON raises :class:`RunDirError`.
+    Non-finite values flagged by :func:`flag_nonfinite` come back as NaN.
+    """
+    path, rounds_done = Path(path), int(rounds_done)
+    try:
+        hist = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunDirError(
+            f"{path} is missing but the checkpoint is at {counter} {rounds_done}; put it back or start a new run"
+        ) from None
+    except json.JSONDecodeError as e:
+        msg = f"{path}:{e.lineno}: not valid JSON ({e.msg}); put a good copy back or start a new run"
+        raise RunDirError(msg) from e
+    if not isinstance(hist, dict):
+        raise RunDirError(f"{path}: expected a JSON object of per-{counter} lists")
+    lengths = _lengths({k: v for k, v in hist.items() if k not in (counter, "nonfinite")})
+    n = hist.get(counter, max(lengths.values(), default=0))  # files without a counter: their length
+    wrong = {k: m for k, m in lengths.items() if m != n}
+    if not isinstance(n, int) or wrong:
+        raise RunDirError(f"{path}: {counter} is {n!r} but these records have other lengths: {wrong}; it is damaged")
+    if n < rounds_done:
+        raise RunDirError(
+            f"{path} is stale: it holds {n} {counter}s but the checkpoint is at {counter} {rounds_done}, so the "
+            f"records of {counter}s {n + 1}..{rounds_done} are lost; put the matching history back or start a new run"
+        )
+    hist = unflag_nonfinite(_cut(hist, rounds_done))
+    hist[counter] = rounds_done
+    return hist
 
 
 # --------------------------------------------------------------------------- statistics
@@ -264,15 +375,36 @@ class RunDir:
                     w.writerow([first_update + u, seeds[i], *(_fmt(arrays[k][i, u]) for k in names)])
 
     def read_metrics(self) -> dict[str, np.ndarray]:
-        """``{column: [seeds, updates]}`` from metrics.csv (rows sorted by update then seed)."""
-        with open(self.metrics_path, newline="") as f:
-            rows = list(csv.reader(f))
-        header, body = rows[0], rows[1:]
-        data = np.array([[float(v) if v else np.nan for v in r] for r in body], dtype=np.float64)
+        """``{column: [seeds, updates]}`` from metrics.csv (rows sorted by update then seed).
+
+        Raises :class:`RunDirError` naming the file and line for a malformed row (wrong number of
+        cells, a cell that is not a number, a repeated ``(update, seed)``), a row cut off at the
+        end of the file, or an update without a row for every seed (a truncated file).
+        """
+        path = self.metrics_path
+        header, body, torn = _read_csv(path)
+        if torn:
+            raise RunDirError(
+                f"{path}:{body[-1][0] if body else 1}: the file ends in the middle of a row (it was cut off while "
+                "being written); resume the run (--resume) to drop the rows after its last checkpoint, or delete "
+                "that line"
+            )
+        data = np.array([_parse_row(path, header, ln, cells) for ln, cells in body], dtype=np.float64)
         if data.size == 0:
             return {h: np.zeros((len(self.seeds), 0)) for h in header}
+        _check_unique(path, [(int(r[0]), int(r[1])) for r in data], [ln for ln, _ in body])
         seeds = sorted(set(data[:, 1].astype(int)))
         updates = sorted(set(data[:, 0].astype(int)))
+        if len(data) != len(seeds) * len(updates):
+            have: dict[int, set[int]] = {}
+            for u, s in data[:, :2].astype(int):
+                have.setdefault(int(u), set()).add(int(s))
+            u = next(u for u in updates if len(have[u]) != len(seeds))
+            raise RunDirError(
+                f"{path}: update {u} has rows for seeds {sorted(have[u])} but not {sorted(set(seeds) - have[u])}: "
+                "the file is truncated or rows were deleted; resume the run (--resume) to rewrite it from its "
+                "last checkpoint, or delete the incomplete update's rows"
+            )
         s_pos = {s: i for i, s in enumerate(seeds)}
         u_pos = {u: i for i, u in enumerate(updates)}
         out = {h: np.full((len(seeds), len(updates)), np.nan) for h in header}
@@ -282,34 +414,219 @@ class RunDir:
             out[h][rows_i, cols_i] = data[:, j]
         return out
 
-    def truncate_metrics(self, num_updates: int) -> None:
-        """Drop rows with ``update >= num_updates`` (written after the last checkpoint before a crash)."""
-        if not self.metrics_path.exists():
-            return
-        with open(self.metrics_path, newline="") as f:
-            rows = list(csv.reader(f))
-        keep = [rows[0]] + [r for r in rows[1:] if int(r[0]) < num_updates]
-        tmp = self.metrics_path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows(keep)
-        os.replace(tmp, self.metrics_path)
+    def reconcile_metrics(self, updates_done: int, *, missing_ok: bool = False) -> int:
+        """Make metrics.csv agree with a checkpoint after ``updates_done`` updates; returns the rows dropped.
+
+        Rows with ``update >= updates_done`` (written after the checkpoint, before a crash) and a row
+        cut off at the end of the file are dropped (the file is replaced atomically). Raises
+        :class:`RunDirError` when the remaining rows do not cover every seed of updates
+        ``0 .. updates_done - 1`` (the file is behind its checkpoint: resuming would leave a gap),
+        or naming the line of a malformed row. A missing metrics.csv is an error unless
+        ``updates_done == 0`` or ``missing_ok`` (a run that writes no metrics).
+        """
+        path, updates_done = self.metrics_path, int(updates_done)
+        if not path.exists() or path.stat().st_size == 0:
+            if updates_done == 0 or missing_ok:
+                return 0
+            raise RunDirError(
+                f"{path} is missing but the checkpoint is at update {updates_done}: the metrics of updates "
+                f"0..{updates_done - 1} are lost; put metrics.csv back, or start a new run instead of resuming"
+            )
+        header, body, torn = _read_csv(path)
+        if torn and not body:  # killed while writing the header: nothing to keep
+            if updates_done:
+                raise RunDirError(f"{path} holds only a partial header but the checkpoint is at update {updates_done}")
+            path.write_text("")
+            return 0
+        keep, dropped = [], 0
+        for i, (ln, cells) in enumerate(body):
+            if torn and i == len(body) - 1:
+                dropped += 1  # the row being written when the run was killed
+                continue
+            try:
+                u = int(cells[0])
+            except (ValueError, IndexError):
+                raise RunDirError(f"{path}:{ln}: update {cells[:1]} is not an integer; {_FIX_ROW}") from None
+            if u >= updates_done:
+                dropped += 1
+                continue
+            keep.append((ln, cells, _parse_row(path, header, ln, cells)))
+        _check_unique(path, [(int(v[0]), int(v[1])) for _, _, v in keep], [ln for ln, _, _ in keep])
+        seeds = set(self.seeds) if (self.path / "seeds.json").exists() else {int(v[1]) for _, _, v in keep}
+        have: dict[int, set[int]] = {}
+        for _, _, v in keep:
+            have.setdefault(int(v[0]), set()).add(int(v[1]))
+        short = next((u for u in range(updates_done) if not seeds or have.get(u, set()) != seeds), None)
+        if short is not None:
+            raise RunDirError(
+                f"{path} is behind its checkpoint: the checkpoint is at update {updates_done} but update {short} "
+                f"has rows for seeds {sorted(have.get(short, set()))} of {sorted(seeds)}; resuming would leave a "
+                "gap in the metrics: put the complete metrics.csv back, or start a new run instead of resuming"
+            )
+        if dropped:
+            tmp = path.with_suffix(".csv.tmp")
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows([header] + [cells for _, cells, _ in keep])
+            os.replace(tmp, path)
+        return dropped
+
+    def truncate_metrics(self, num_updates: int) -> int:
+        """:meth:`reconcile_metrics` (its former, lenient name), a missing metrics.csv allowed."""
+        return self.reconcile_metrics(num_updates, missing_ok=True)
 
     # -- checkpoints
     @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
     def checkpoint_path(self) -> Path:
-        return self.path / CHECKPOINT
+        """The newest complete checkpoint (:meth:`latest_checkpoint`), or the absent ``<run>/checkpoint``."""
+        latest = self.latest_checkpoint()
+        return latest if latest is not None else self.path / CHECKPOINT
 
     def save_checkpoint(self, tree: Any, metadata: Mapping[str, Any]) -> Path:
-        """Save ``tree`` with ``metadata`` via ``jaxrl.checkpoint`` (atomically replacing the previous one)."""
+        """Save ``tree`` as ``checkpoints/ckpt-<updates_done>``, published by one rename; returns its path.
+
+        ``metadata`` needs an int ``updates_done`` (NaN/inf values are stored as null and listed
+        under ``"nonfinite"``). Afterwards ``<run>/checkpoint`` points at it and only it and the
+        previous checkpoint are kept; older ones (and any of a later update, from an abandoned
+        branch) are deleted only once it is published.
+        """
         from jaxrl import checkpoint
 
-        return Path(checkpoint.save(self.checkpoint_path, tree, to_jsonable(dict(metadata))))
+        meta = flag_nonfinite(dict(metadata))
+        n = meta.get("updates_done")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"checkpoint metadata needs a non-negative int 'updates_done', got {n!r}")
+        self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        target = self.checkpoints_dir / _ckpt_name(n)
+        checkpoint.save(target, tree, meta)
+        self._point_to(target)
+        self._prune(n)
+        return target
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint, None when there is none.
+
+        A save that finished writing but was killed before its publishing rename is verified
+        through its manifest and published; a checkpoint from before versioned folders
+        (``<run>/checkpoint/`` itself, or the hidden copies an interrupted save of it left) is
+        moved to ``checkpoints/ckpt-<updates_done>``.
+        """
+        from jaxrl import checkpoint
+
+        self._adopt_legacy()
+        published, hidden = self._versions()
+        newest = max(published, default=-1)
+        for n in sorted({n for n in hidden if n > newest}, reverse=True):
+            found = checkpoint.recover(self.checkpoints_dir / _ckpt_name(n))
+            if found is not None:
+                found = Path(found)
+                if found.name == _ckpt_name(n):
+                    self._point_to(found)
+                return found
+        if newest < 0:
+            return None
+        self._point_to(published[newest])
+        return published[newest]
 
     def restore_checkpoint(self, like: Any) -> tuple[Any, dict[str, Any]]:
-        """``(tree, metadata)`` from the latest checkpoint, shaped like ``like``."""
+        """``(tree, metadata)`` from :meth:`latest_checkpoint`, shaped like ``like``.
+
+        Raises :class:`RunDirError` (path, what is wrong, what to do) when there is no
+        checkpoint, or it is corrupt or does not match ``like``.
+        """
         from jaxrl import checkpoint
 
-        return checkpoint.restore(self.checkpoint_path, like=like)
+        path = self.latest_checkpoint()
+        if path is None:
+            raise RunDirError(f"{self.path} has no complete checkpoint to resume from; start the run without --resume")
+        try:
+            tree, meta = checkpoint.restore(path, like=like)
+        except (OSError, ValueError) as e:
+            published, _ = self._versions()
+            older = [n for n in published if published[n] != path]
+            fix = (
+                f"if its files are damaged, delete {path} to resume from {published[max(older)]}"
+                if older
+                else "if its files are damaged, start a new run"
+            )
+            raise RunDirError(
+                f"cannot restore the checkpoint of {self.path}: {e}. If the agent or its config changed since it "
+                f"was written, resume with the original ones; {fix}"
+            ) from e
+        n = meta.get("updates_done")
+        if not isinstance(n, int) or (path.name.startswith("ckpt-") and path.name != _ckpt_name(n)):
+            raise RunDirError(
+                f"checkpoint {path} has updates_done={n!r} in its metadata, which does not match its name; "
+                "it was not written by RunDir.save_checkpoint: start a new run"
+            )
+        return tree, meta
+
+    def _versions(self) -> tuple[dict[int, Path], set[int]]:
+        """``({n: published checkpoint}, {n of hidden leftovers})`` in checkpoints/."""
+        published: dict[int, Path] = {}
+        hidden: set[int] = set()
+        try:
+            entries = os.listdir(self.checkpoints_dir)
+        except OSError:
+            return published, hidden
+        for e in entries:
+            m = _CKPT.match(e)
+            if m and m.group(1):
+                hidden.add(int(m.group(2)))
+            elif m and (self.checkpoints_dir / e).is_dir():
+                published[int(m.group(2))] = self.checkpoints_dir / e
+        return published, hidden
+
+    def _point_to(self, target: Path) -> None:
+        """Atomically make ``<run>/checkpoint`` a symbolic link to ``target`` (skipped where links are unsupported)."""
+        link, rel = self.path / CHECKPOINT, os.path.join(CHECKPOINTS, target.name)
+        try:
+            if os.readlink(link) == rel:
+                return
+        except OSError:
+            pass
+        self._adopt_legacy()
+        tmp = self.path / f".{CHECKPOINT}.link-{uuid.uuid4().hex[:8]}"
+        try:
+            os.symlink(rel, tmp, target_is_directory=True)
+            os.replace(tmp, link)
+        except (OSError, NotImplementedError):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def _prune(self, n: int) -> None:
+        """Keep checkpoint ``n`` and the newest one before it; delete the rest and every leftover."""
+        published, _ = self._versions()
+        older = [m for m in published if m < n]
+        keep = {n, max(older)} if older else {n}
+        for e in os.listdir(self.checkpoints_dir):
+            m = _CKPT.match(e)
+            if m and (m.group(1) or int(m.group(2)) not in keep) or ".orbax-checkpoint-tmp" in e:
+                shutil.rmtree(self.checkpoints_dir / e, ignore_errors=True)
+        for e in os.listdir(self.path):
+            if e.startswith(f".{CHECKPOINT}.link-"):
+                with contextlib.suppress(OSError):
+                    (self.path / e).unlink()
+
+    def _adopt_legacy(self) -> None:
+        """Move a pre-versioning checkpoint (``<run>/checkpoint/``, or its leftovers) into checkpoints/."""
+        from jaxrl import checkpoint
+
+        link = self.path / CHECKPOINT
+        if link.is_symlink():
+            return
+        found = [link] if link.is_dir() else [Path(f) for f in checkpoint.leftovers(link) if checkpoint.is_complete(f)]
+        for f in found:
+            try:
+                n = checkpoint.read_metadata(f).get("updates_done")
+            except (OSError, ValueError):
+                continue
+            if isinstance(n, int) and not (self.checkpoints_dir / _ckpt_name(n)).exists():
+                self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+                os.rename(f, self.checkpoints_dir / _ckpt_name(n))
 
     # -- results
     def write_scores(self, scores: Any, extra: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
@@ -332,6 +649,60 @@ class RunDir:
         return plot_learning_curve(
             self.path / "learning_curve.png", m["env_steps"], m[metric], title=title, ylabel=metric.replace("_", " ")
         )
+
+
+_FIX_ROW = "fix or delete that line (or resume the run to rewrite the rows after its last checkpoint)"
+
+
+def _ckpt_name(n: int) -> str:
+    return f"ckpt-{n:09d}"
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], bool]:
+    """``(header, [(line number, cells)], torn)``; ``torn``: the last line has no line ending (cut off)."""
+    try:
+        with open(path, newline="") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise RunDirError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path} cannot be read: {e}") from e
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = [(reader.line_num, cells) for cells in reader]
+    except csv.Error as e:
+        raise RunDirError(f"{path}:{reader.line_num}: {e}; {_FIX_ROW}") from e
+    if not rows:
+        raise RunDirError(f"{path} is empty (no header row); delete it, or restore it from a copy")
+    header = rows[0][1]
+    if header[:2] != ["update", "seed"]:
+        raise RunDirError(f"{path}:1: the header must start with update,seed; got {header[:3]}")
+    return header, rows[1:], bool(text) and not text.endswith("\n")
+
+
+def _parse_row(path: Path, header: list[str], ln: int, cells: list[str]) -> list[float]:
+    if len(cells) != len(header):
+        raise RunDirError(f"{path}:{ln}: {len(cells)} cells but the header has {len(header)} columns; {_FIX_ROW}")
+    out = []
+    for name, c in zip(header, cells, strict=True):
+        try:
+            v = float(c) if c or name in ("update", "seed") else np.nan
+        except ValueError:
+            raise RunDirError(f"{path}:{ln}: column {name!r} holds {c!r}, not a number; {_FIX_ROW}") from None
+        if name in ("update", "seed") and not (math.isfinite(v) and v == int(v)):
+            raise RunDirError(f"{path}:{ln}: {name} {c!r} is not an integer; {_FIX_ROW}")
+        out.append(v)
+    return out
+
+
+def _check_unique(path: Path, keys: list[tuple[int, int]], lines: list[int]) -> None:
+    seen: dict[tuple[int, int], int] = {}
+    for key, ln in zip(keys, lines, strict=True):
+        if key in seen:
+            raise RunDirError(
+                f"{path}:{ln}: update {key[0]}, seed {key[1]} repeats line {seen[key]}; delete one of them"
+            )
+        seen[key] = ln
 
 
 def _fmt(v: Any) -> str:
@@ -395,10 +766,13 @@ __all__ = [
     "RunDir",
     "bootstrap_ci",
     "default_run_dir",
+    "flag_nonfinite",
     "forward_fill",
     "machine_info",
     "plot_learning_curve",
+    "reconcile_history",
     "to_jsonable",
+    "unflag_nonfinite",
     "utc_stamp",
     "versions",
     "write_json",
