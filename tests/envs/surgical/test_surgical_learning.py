@@ -4,18 +4,12 @@ Budgets and settings are the benchmark's (``benchmarks/surgical.py``), so the nu
 are the ones checked here.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+from benchmarks import surgical as BENCH  # the repository root is on sys.path (pyproject: pythonpath)
 
-_ROOT = str(Path(__file__).resolve().parents[3])  # benchmarks/ is a top-level package of the repository
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-from benchmarks import surgical as BENCH  # noqa: E402
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("name", ["PSM_PPO", "NEEDLE_PPO"])
