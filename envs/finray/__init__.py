@@ -1,6 +1,6 @@
 """Fin-ray propulsion: reduced-order proxies of a learned fin-ray actuation study.
 
-Family ``finray`` (see ``/work/shared/specs/finray.md`` for the reference problem):
+Family ``finray``:
 
 * ``FinPlate-{Thrust,Efficiency,Mixed,Lateral}-v0`` -- tier 1, rigid plate, unsteady
   thin-airfoil aerodynamics with Wagner lag states (:mod:`.plate`);
