@@ -16,6 +16,7 @@ A renderer that is not (yet) ``env.render`` plugs in through ``render_fn``:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,16 @@ def random_policy(env: Any, params: Any) -> Policy:
     """``policy(key, obs)`` sampling uniformly from ``env.action_space(params)``."""
     space = env.action_space(params)
     return lambda key, obs: space.sample(key)
+
+
+@partial(jax.jit, static_argnums=0)
+def _reset(env: Any, key: jax.Array, params: Any) -> tuple[Any, Any]:
+    return env.reset_env(key, params)
+
+
+@partial(jax.jit, static_argnums=0)
+def _step(env: Any, key: jax.Array, state: Any, action: Any, params: Any) -> Any:
+    return env.step_env(key, state, action, params)
 
 
 def rollout_frames(
@@ -64,13 +75,12 @@ def rollout_frames(
     policy = random_policy(env, params) if policy is None else policy
     draw = env.render if render_fn is None else render_fn
     who = f"{getattr(env, 'name', type(env).__name__)}.render"
-    reset, step = jax.jit(env.reset_env), jax.jit(env.step_env)
     key, k0 = jax.random.split(key)
-    obs, state = reset(k0, params)
+    obs, state = _reset(env, k0, params)
     frames = [check_frame(draw(state, params), who)]
     for _ in range(int(max_steps)):
         key, k_act, k_env = jax.random.split(key, 3)
-        out = step(k_env, state, policy(k_act, obs), params)
+        out = _step(env, k_env, state, policy(k_act, obs), params)
         obs, state = out.obs, out.state
         frames.append(check_frame(draw(state, params), who))
         if stop_at_end and bool(out.terminated | out.truncated):

@@ -212,6 +212,14 @@ class BraxEnv(Environment):
     def action_space(self, params: BraxParams) -> spaces.Space:
         return spaces.Box(-1.0, 1.0, (int(self.brax_env.action_size),), jnp.float32)
 
+    renderer = "auto"  # "mujoco" (OpenGL, headless EGL/OSMesa) | "projection" (no GL) | "auto": see brax_render
+
+    def render(self, state: BraxState, params: BraxParams) -> Any:
+        """``[240, 320, 3]`` uint8 frame (host-side): see :mod:`jaxrl.envs.control.brax_render`."""
+        from jaxrl.envs.control import brax_render
+
+        return brax_render.render_brax(self, state, params, self.renderer)
+
 
 _ENVS = {
     "ant": "Quadruped (8 actuators): run forward; terminates when the torso leaves z in [0.2, 1].",
