@@ -13,7 +13,7 @@ Scores are ``[runs, tasks]`` arrays, normalised per task (see
   within each task; percentile intervals.
 
 Bad input (empty arrays, NaN, a 1-D array where ``[runs, tasks]`` is needed,
-tasks with different numbers of runs) raises ``ValueError``.
+ragged nested lists: runs with different numbers of tasks) raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -30,14 +30,16 @@ Metric = Callable[[np.ndarray], float]
 def as_scores(scores: Any, name: str = "scores") -> np.ndarray:
     """Validate and return a float ``[runs, tasks]`` array.
 
-    Accepts an array (1-D means one task) or a sequence of per-task run
-    arrays, which must all have the same number of runs.
+    Accepts an array or a (nested) sequence, read the same way: ``[runs, tasks]``,
+    i.e. a sequence of per-run rows ``[[run0 task0, run0 task1], [run1 task0, ...]]``
+    whose rows must all have the same number of tasks. 1-D input means one task.
     """
     if isinstance(scores, list | tuple) and scores and np.ndim(scores[0]) == 1:
         lengths = {len(s) for s in scores}
         if len(lengths) != 1:
-            raise ValueError(f"{name}: tasks have different numbers of runs {sorted(lengths)}; pass equal run counts")
-        scores = np.stack([np.asarray(s, float) for s in scores], axis=1)
+            raise ValueError(f"{name}: runs (rows) have different numbers of tasks {sorted(lengths)}; scores are "
+                             "[runs, tasks]: give every run a score on every task")
+        scores = np.stack([np.asarray(s, float) for s in scores], axis=0)
     arr = np.asarray(scores, dtype=float)
     if arr.ndim == 1:
         arr = arr[:, None]

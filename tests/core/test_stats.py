@@ -19,6 +19,20 @@ def test_iqm_pools_runs_and_tasks():
     assert stats.iqm(s) == pytest.approx(np.mean([1.0, 2.0, 3.0, 4.0]))
 
 
+def test_nested_lists_are_runs_by_tasks_like_arrays():
+    """``[[run0 task0, run0 task1], [run1 ...], ...]`` is [runs, tasks], exactly as ``np.asarray`` reads it."""
+    rows = [[0.2, 1.5, 0.0], [0.4, 0.5, 1.0]]  # 2 runs x 3 tasks; per-task means 0.3, 1.0, 0.5
+    np.testing.assert_array_equal(stats.as_scores(rows), np.array(rows))
+    np.testing.assert_array_equal(stats.as_scores([np.array(r) for r in rows]), np.array(rows))
+    np.testing.assert_array_equal(stats.as_scores(tuple(rows)), np.array(rows))
+    assert stats.median(rows) == pytest.approx(0.5) and stats.mean(rows) == pytest.approx(0.6)
+    np.testing.assert_allclose(stats.average_score_profile(rows, [0.4]), [2 / 3])  # task means 1.0, 0.5 above
+    # on every task one of the two runs beats y's single run (read as [tasks, runs], x had 2 tasks and y 1)
+    assert stats.probability_of_improvement(rows, [[0.3, 1.0, 0.5]]) == pytest.approx((0.5 + 0.5 + 0.5) / 3)
+    assert stats.stratified_bootstrap(rows, reps=7).shape == (7, 2, 3)
+    assert stats.as_scores([1.0, 2.0, 3.0]).shape == (3, 1)  # a flat list: runs of one task
+
+
 def test_mean_median_optimality_gap_by_hand():
     s = np.array([[0.2, 1.5, 0.0], [0.4, 0.5, 1.0]])  # per-task means 0.3, 1.0, 0.5
     assert stats.mean(s) == pytest.approx(0.6)
@@ -87,7 +101,8 @@ def test_normalize_and_split_seeds():
         (np.array([]), "empty"),
         (np.array([[1.0, np.nan]]), "non-finite"),
         (np.zeros((2, 2, 2)), "expected"),
-        ([np.ones(3), np.ones(4)], "different numbers of runs"),
+        ([np.ones(3), np.ones(4)], "different numbers of tasks"),
+        ([[1.0, 2.0], [3.0]], "different numbers of tasks"),
     ],
 )
 def test_bad_input_raises(bad, match):
