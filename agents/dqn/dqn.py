@@ -21,7 +21,7 @@ from flax import struct
 from jaxrl import offpolicy
 from jaxrl.agents.dqn.config import CHECKS, Config, HParams
 from jaxrl.exploration import epsilon, epsilon_greedy
-from jaxrl.networks import MLP
+from jaxrl.networks import MLP, activation
 from jaxrl.offpolicy import Batch, OffPolicyAgent
 
 
@@ -38,7 +38,7 @@ class QNetwork(nn.Module):
         if not self.dueling:
             return MLP(self.hidden, self.num_actions, self.activation)(obs)
         trunk = MLP(self.hidden[:-1], self.hidden[-1], self.activation, name="trunk")(obs)
-        trunk = nn.relu(trunk) if self.activation == "relu" else jnp.tanh(trunk)
+        trunk = activation(self.activation)(trunk)  # the core table: every configured activation
         v = nn.Dense(1, name="value")(trunk)
         a = nn.Dense(self.num_actions, name="advantage")(trunk)
         return v + a - jnp.mean(a, axis=-1, keepdims=True)

@@ -83,6 +83,21 @@ def test_dueling_head_mean_advantage_is_zero():
     assert "advantage" in params["params"] and "value" in params["params"]
 
 
+@pytest.mark.parametrize("act", ["relu", "tanh", "elu", "gelu", "silu"])
+def test_dueling_trunk_applies_the_configured_activation(act):
+    """``Q = V + A - mean(A)`` on ``act(trunk(obs))``, by hand from the parameters, for every core activation."""
+    from jaxrl.networks import ACTIVATIONS
+
+    net = dqn.QNetwork((8, 6), 3, act, dueling=True)
+    obs = 2.0 * jax.random.normal(jax.random.key(1), (5, 4))
+    params = net.init(jax.random.key(0), obs[:1])
+    p, f = params["params"], ACTIVATIONS[act]
+    dense = lambda x, d: x @ d["kernel"] + d["bias"]  # noqa: E731
+    h = f(dense(f(dense(obs, p["trunk"]["hidden_0"])), p["trunk"]["out"]))  # [5, 6]
+    v, a = dense(h, p["value"]), dense(h, p["advantage"])  # [5, 1], [5, 3]
+    np.testing.assert_allclose(net.apply(params, obs), v + a - a.mean(-1, keepdims=True), rtol=1e-5, atol=1e-5)
+
+
 def test_learn_step_moves_q_towards_target_and_target_net_by_tau():
     cfg = dqn.Config(total_timesteps=1000, hidden=(8,), tau=0.5, double=False)
     agent = dqn.DQN(cfg)
