@@ -130,12 +130,13 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
 class Canvas:
     """A PIL image addressed in world coordinates: ``x`` right in ``xlim``, ``y`` up in ``ylim``.
 
-    The scale is the same on both axes (the larger world span fits the image);
-    ``to_array()`` gives the ``[height, width, 3]`` uint8 frame.
+    With ``equal`` the scale is the same on both axes (the larger world span
+    fits the image), else each axis spans its limits. ``to_array()`` gives the
+    ``[height, width, 3]`` uint8 frame.
     """
 
     def __init__(self, width: int, height: int, xlim: tuple[float, float], ylim: tuple[float, float],
-                 background: tuple[int, int, int] = (255, 255, 255)):
+                 background: tuple[int, int, int] = (255, 255, 255), equal: bool = True):
         from PIL import Image, ImageDraw
 
         self.width, self.height = int(width), int(height)
@@ -143,11 +144,12 @@ class Canvas:
         self.draw = ImageDraw.Draw(self.image)
         sx = self.width / (xlim[1] - xlim[0])
         sy = self.height / (ylim[1] - ylim[0])
-        self.scale = min(sx, sy)  # pixels per world unit
+        self.scale = min(sx, sy)  # pixels per world unit (sizes: widths, radii)
+        self.sx, self.sy = (self.scale, self.scale) if equal else (sx, sy)
         self.cx, self.cy = (xlim[0] + xlim[1]) / 2, (ylim[0] + ylim[1]) / 2
 
     def px(self, x: Any, y: Any) -> tuple[float, float]:
-        return (self.width / 2 + (float(x) - self.cx) * self.scale, self.height / 2 - (float(y) - self.cy) * self.scale)
+        return (self.width / 2 + (float(x) - self.cx) * self.sx, self.height / 2 - (float(y) - self.cy) * self.sy)
 
     def line(self, points: Any, color: tuple, width: float = 2) -> None:
         """A polyline through world points ``[N, 2]``."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxrl import spaces
@@ -109,6 +110,12 @@ class KuramotoSivashinsky(Environment):
 
     def action_space(self, params: KSParams) -> spaces.Box:
         return spaces.Box(-params.action_max, params.action_max, (self.num_actuators,), jnp.float32)
+
+    def render(self, state: KSState, params: KSParams) -> np.ndarray:
+        """``[H, W, 3]`` uint8 frame (host-side; :mod:`jaxrl.envs.finray.render`)."""
+        from jaxrl.envs.finray import render
+
+        return render.render_ks(self, state, params)
 
     def grid(self, params: KSParams) -> jax.Array:
         return jnp.arange(self.n, dtype=jnp.float32) * (params.length / self.n)

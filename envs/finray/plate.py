@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxrl import spaces
@@ -157,6 +158,12 @@ class FinPlate(Environment):
 
     def action_space(self, params: PlateParams) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+    def render(self, state: PlateState, params: PlateParams) -> np.ndarray:
+        """``[H, W, 3]`` uint8 frame (host-side; :mod:`jaxrl.envs.finray.render`)."""
+        from jaxrl.envs.finray import render
+
+        return render.render_plate(self, state, params)
 
     # ------------------------------------------------------------------ dynamics
     def reset_env(self, key: jax.Array, params: PlateParams) -> tuple[jax.Array, PlateState]:

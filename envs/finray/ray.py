@@ -225,6 +225,12 @@ class FinRay(Environment):
     def action_space(self, params: RayParams) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
 
+    def render(self, state: RayState, params: RayParams) -> np.ndarray:
+        """``[H, W, 3]`` uint8 frame (host-side; :mod:`jaxrl.envs.finray.render`)."""
+        from jaxrl.envs.finray import render
+
+        return render.render_ray(self, state, params)
+
     # ------------------------------------------------------------------ linear operators
     def operators(self, params: RayParams) -> RayOperators:
         mm, f32 = self.matrices, lambda x: jnp.asarray(x, jnp.float32)
