@@ -202,8 +202,8 @@ class RunDir:
         if data.size == 0:
             return {h: np.zeros((len(self.seeds), 0)) for h in header}
         _check_unique(path, [(int(r[0]), int(r[1])) for r in data], [ln for ln, _ in body])
-        seeds = sorted(set(data[:, 1].astype(int)))
-        updates = sorted(set(data[:, 0].astype(int)))
+        seeds = sorted({int(s) for s in data[:, 1]})
+        updates = sorted({int(u) for u in data[:, 0]})
         if len(data) != len(seeds) * len(updates):
             have: dict[int, set[int]] = {}
             for u, s in data[:, :2].astype(int):

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import checkpoint
+from jaxrl import checkpoint, report
+from jaxrl.errors import RunDirError
 from jaxrl.runs import RunDir
 
 OPS = [(os, "rename"), (os, "replace"), (os, "remove"), (os, "unlink"), (os, "rmdir"), (shutil, "rmtree")]
@@ -63,7 +64,7 @@ def fault_at(monkeypatch, k: int | None, mode: str = "kill", nested: bool = Fals
 
 
 def _tree(v: float):
-    return {"w": jnp.full((4, 3), v), "n": jnp.int32(int(v))}
+    return {"w": jnp.full((4, 3), float(v)), "n": jnp.int32(int(v))}
 
 
 def _count_ops(monkeypatch, fn, nested: bool = False) -> int:
@@ -159,3 +160,92 @@ def test_run_dir_recovers_a_finished_but_unpublished_save(tmp_path):
     assert run.latest_checkpoint().name == "ckpt-000000002"
     _check(*run.restore_checkpoint(_tree(0)), {2})
     _check(*checkpoint.restore(run.checkpoint_path, like=_tree(0)), {2})
+
+
+def test_run_dir_recovers_the_hidden_copies_a_pre_versioning_save_left(tmp_path):
+    """The reported loss: killed between the two renames of the old save, `checkpoint/` was gone."""
+    run = RunDir.create(tmp_path / "run", {"algo": "x"}, seeds=[0])
+    checkpoint.save(run.path / "a", _tree(2), {"updates_done": 2, "v": 2})
+    checkpoint.save(run.path / "b", _tree(4), {"updates_done": 4, "v": 4})
+    os.rename(run.path / "a", run.path / ".checkpoint.tmp-1234abcd.old")  # the old copy, renamed away
+    os.rename(run.path / "b", run.path / ".checkpoint.tmp-1234abcd")  # the new one, never renamed in
+    assert run.latest_checkpoint() == run.checkpoints_dir / "ckpt-000000004"
+    _check(*run.restore_checkpoint(_tree(0)), {4})
+
+
+def test_restore_errors_are_run_dir_errors(tmp_path):
+    run = RunDir.create(tmp_path / "run", {"algo": "x"}, seeds=[0])
+    with pytest.raises(RunDirError, match="no complete checkpoint"):
+        run.restore_checkpoint(_tree(0))
+    run.save_checkpoint(_tree(1), {"updates_done": 1, "v": 1})
+    run.save_checkpoint(_tree(2), {"updates_done": 2, "v": float("nan")})
+    assert checkpoint.read_metadata(run.checkpoint_path)["nonfinite"] == ["v"]  # strict JSON: null + a flag
+    with pytest.raises(RunDirError, match=r"ckpt-000000002.*shape.*delete .*ckpt-000000002 to resume from .*ckpt-0+1"):
+        run.restore_checkpoint({"w": jnp.zeros((5, 3)), "n": jnp.int32(0)})
+    with pytest.raises(ValueError, match="updates_done"):
+        run.save_checkpoint(_tree(1), {"v": 1})
+
+
+# --------------------------------------------------------------------------- metrics.csv
+def _metrics_run(tmp_path, updates: int = 4):
+    run = RunDir.create(tmp_path / "m", {"algo": "x"}, seeds=[7, 8])
+    u = np.arange(updates, dtype=float)
+    run.append_metrics({"env_steps": np.stack([u * 10, u * 10]), "episode_return": np.stack([u, -u])}, 0)
+    return run
+
+
+def _lines(run) -> list[str]:
+    return run.metrics_path.read_text().splitlines()
+
+
+def _write(run, lines: list[str], end: str = "\r\n") -> None:
+    run.metrics_path.write_text("\r\n".join(lines) + end)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda ls: ls.__setitem__(3, ls[3] + ",5"), r"metrics.csv:4: 5 cells but the header has 4 columns"),
+        (lambda ls: ls.__setitem__(3, ls[3].rsplit(",", 1)[0]), r"metrics.csv:4: 3 cells"),
+        (lambda ls: ls.__setitem__(2, "0,8,zero,1.0"), r"metrics.csv:3: column 'env_steps' holds 'zero'"),
+        (lambda ls: ls.__setitem__(2, "0,8.5,0,1.0"), r"metrics.csv:3: seed '8.5' is not an integer"),
+        (lambda ls: ls.insert(5, ls[1]), r"metrics.csv:6: update 0, seed 7 repeats line 2"),
+    ],
+)
+def test_malformed_metrics_row_is_named_with_its_line(tmp_path, edit, match):
+    run = _metrics_run(tmp_path)
+    lines = _lines(run)
+    edit(lines)
+    _write(run, lines)
+    with pytest.raises(RunDirError, match=match) as e:
+        run.read_metrics()
+    assert str(run.metrics_path) in str(e.value)
+    with pytest.raises(RunDirError, match=match.split(":", 1)[1]):  # found before a resumed run trains
+        run.reconcile_metrics(4)
+
+
+def test_truncated_metrics_csv(tmp_path):
+    run = _metrics_run(tmp_path)  # 4 updates x 2 seeds
+    text = run.metrics_path.read_text()
+    run.metrics_path.write_text(text[: text.index("3,7,") + 5])  # killed while writing update 3
+    with pytest.raises(RunDirError, match=r"metrics.csv:8: the file ends in the middle of a row"):
+        run.read_metrics()
+    assert run.reconcile_metrics(3) == 1  # the checkpoint is at update 3: the torn row goes
+    assert run.read_metrics()["episode_return"].shape == (2, 3)
+    _write(run, _lines(run)[:-1])  # a row short: update 2 lacks seed 8
+    with pytest.raises(RunDirError, match=r"update 2 has rows for seeds \[7\] but not \[8\]"):
+        run.read_metrics()
+    with pytest.raises(RunDirError, match=r"behind its checkpoint: the checkpoint is at update 3 but update 2"):
+        run.reconcile_metrics(3)  # never silently resume with a gap
+    assert run.reconcile_metrics(2) == 1
+    np.testing.assert_array_equal(run.read_metrics()["episode_return"], [[0, 1], [0, -1]])
+
+
+def test_reconcile_metrics_drops_rows_after_the_checkpoint_and_refuses_a_missing_file(tmp_path):
+    run = _metrics_run(tmp_path)
+    assert run.reconcile_metrics(4) == 0 and run.reconcile_metrics(3) == 2
+    assert [ln.split(",")[0] for ln in _lines(run)[1:]] == ["0", "0", "1", "1", "2", "2"]
+    run.metrics_path.unlink()
+    with pytest.raises(RunDirError, match="missing but the checkpoint is at update 3"):
+        run.reconcile_metrics(3)
+    assert run.reconcile_metrics(0) == 0 and run.reconcile_metrics(3, missing_ok=True) == 0
