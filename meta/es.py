@@ -43,6 +43,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxrl.agents import ppo
+from jaxrl.errors import UserError
 from jaxrl.meta.objectives import MirrorObjective, make_objective
 
 STRATEGIES = ("open_es", "snes", "cma_es")
@@ -176,6 +177,12 @@ class ESConfig:
             raise ValueError(f"ESConfig.weight_decay must be >= 0, got {self.weight_decay}")
         if self.use_antithetic and self.popsize % 2:
             raise ValueError(f"antithetic sampling needs an even popsize, got {self.popsize}")
+        if self.shaping == "pairwise" and self.strategy != "open_es":
+            raise UserError(
+                f"ESConfig: shaping='pairwise' works only with strategy='open_es'; {self.strategy} ranks the "
+                "fitness itself (its own rank weights), which would order pairwise's tied 0 / 0.5 / 1 utilities "
+                "arbitrarily. Use shaping='centered_rank' (or 'z_score' / 'raw') with snes and cma_es"
+            )
         if self.shaping == "pairwise" and not self.use_antithetic:
             raise ValueError("pairwise fitness shaping needs antithetic sampling (pairs j, j + P/2)")
 

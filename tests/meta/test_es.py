@@ -55,6 +55,27 @@ def test_config_validation():
     assert default_chunk(100) == 10 and default_chunk(7) in (1, 7)
 
 
+@pytest.mark.parametrize("strategy", ["snes", "cma_es"])
+@pytest.mark.parametrize("antithetic", [None, True])
+def test_rank_based_strategies_reject_pairwise_shaping(strategy, antithetic):
+    """SNES and CMA-ES apply their own rank weights: pairwise's tied 0 / 0.5 / 1 utilities would be re-ranked
+    in an arbitrary order, so the combination is refused when the config is built (before any tracing)."""
+    with pytest.raises(ValueError, match="pairwise.*open_es"):
+        ESConfig(strategy=strategy, shaping="pairwise", antithetic=antithetic)
+    ESConfig(strategy=strategy, shaping="centered_rank", antithetic=antithetic)  # the rank-based shapings are fine
+    ESConfig(strategy="open_es", shaping="pairwise")
+
+
+@pytest.mark.parametrize("strategy", ["open_es", "snes", "cma_es"])
+def test_odd_antithetic_population_and_bad_sigma_raise_before_tracing(strategy):
+    with pytest.raises(ValueError, match="even popsize"):
+        ESConfig(strategy=strategy, popsize=7, antithetic=True)
+    for sigma in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="sigma > 0"):
+            ESConfig(strategy=strategy, sigma=sigma)
+    assert ESConfig(strategy=strategy, popsize=7, antithetic=False).popsize == 7  # odd is fine without pairs
+
+
 # --------------------------------------------------------------------------- antithetic pairing
 @pytest.mark.parametrize("strategy", ["open_es", "snes", "cma_es"])
 def test_antithetic_pairs_get_identical_keys_and_opposite_noise(strategy):
