@@ -1,4 +1,4 @@
-"""Tile renderer (MiniGrid's look), RGB observations and episode GIFs.
+"""Tile renderer (MiniGrid's look), RGB observations, the ``Environment.render`` frame and episode GIFs.
 
 Tiles are drawn once per tile size with NumPy into an *atlas*
 ``[96, 5, 2, tile, tile, 3]`` indexed by cell code (colour < 6), agent
@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxrl.envs.grid import constants as C
 from jaxrl.envs.grid.core import GridEnv, GridState, partial_view, view_cells, visibility
+from jaxrl.render import save_gif
 
 NUM_CODES = 16 * C.NUM_COLORS  # codes with a real colour: oid | colour << 4 < 96
 SUBDIVS = 3
@@ -201,6 +202,27 @@ def render_view(
     return _compose(tiles[codes.T, slot.T, vis.T.astype(jnp.int32)])  # view [i, j] -> image rows j
 
 
+# --------------------------------------------------------------------------- the Environment.render hook
+@functools.lru_cache(maxsize=16)
+def _frame_fn(tile_size: int, highlight: bool, view_size: int, see_through_walls: bool) -> Callable:
+    return jax.jit(lambda s, t: render_frame(s, tile_size, highlight, view_size, see_through_walls, t))
+
+
+def render_state(env: GridEnv, state: GridState, params: Any = None, tile_size: int = 32,
+                 highlight: bool = True) -> np.ndarray:
+    """``env.render``: the whole grid of one unbatched state, ``[H * tile, W * tile, 3]`` uint8 (host array).
+
+    :func:`render_frame` under a cached ``jit`` (one compile per grid size and
+    options), as MiniGrid's ``get_frame()``: the agent's view highlighted.
+    """
+    del params  # the picture depends on the state only
+    env = getattr(env, "unwrapped", env)
+    if not isinstance(env, GridEnv):
+        raise TypeError(f"render_state needs a grid environment (GridEnv), got {type(env).__name__}")
+    draw = _frame_fn(int(tile_size), bool(highlight), env.view_size, env.see_through_walls)
+    return np.asarray(draw(state, jnp.asarray(atlas(tile_size))))
+
+
 # --------------------------------------------------------------------------- episodes
 def rollout_episode(env: GridEnv, params: Any, policy_fn: Callable, key: jax.Array, max_steps: int | None = None):
     """Run one episode (no auto-reset) of ``policy_fn(key, obs) -> action``.
@@ -250,8 +272,6 @@ def write_episode_gif(
     Returns ``{"path", "return", "length", "frames"}``. The episode runs to
     termination or ``max_steps`` (default ``params.max_steps``).
     """
-    from PIL import Image  # Pillow comes with matplotlib
-
     if not isinstance(env, GridEnv):
         raise TypeError(f"write_episode_gif needs a grid environment (GridEnv), got {type(env).__name__}")
     states, rewards, dones = rollout_episode(env, params, policy_fn, key, max_steps)
@@ -266,13 +286,9 @@ def write_episode_gif(
         )
     )
     frames = np.asarray(draw(states, tiles))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return {
-        "path": str(path),
+        "path": save_gif(list(frames), path, fps),
         "return": float(np.sum(np.asarray(rewards)[:length])),
         "length": length,
-        "frames": len(images),
+        "frames": len(frames),
     }
