@@ -17,7 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import cli, runs
+from jaxrl import agent as agent_registry
+from jaxrl import cli, envtable, runs
+from jaxrl.agent import AgentSpec
+from jaxrl.driver import pick_chunk_size
+from jaxrl.errors import UserError
+from jaxrl.experiment import cumulative_steps
+from jaxrl.settings import build_config, parse_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,21 +65,22 @@ def test_envs_lists_cartpole_with_spaces(capsys):
     line = next(ln for ln in out.splitlines() if ln.startswith("CartPole-v1 "))
     assert "control" in line and "Box (4,) float32" in line and "Discrete(2)" in line and " 500 " in line
     assert "Breakout-MinAtar" not in out  # family filter
-    with pytest.raises(SystemExit, match="unknown family"):
-        cli.main(["envs", "--family", "nope"])
+    assert cli.main(["envs", "--family", "nope"]) == 2
+    assert "unknown family" in capsys.readouterr().err
 
 
 def test_markdown_table_and_block_replacement():
     rows = [{"id": "A-v0", "family": "f", "description": "x | y"}]
-    md = cli.markdown_table(rows)
+    md = envtable.markdown_table(rows)
     assert md.splitlines() == ["| id | family | description |", "|---|---|---|", "| `A-v0` | f | x \\| y |"]
-    text = f"head\n{cli.ENV_TABLE_BEGIN}\nold\n{cli.ENV_TABLE_END}\ntail\n"
-    assert cli.replace_block(text, md) == f"head\n{cli.ENV_TABLE_BEGIN}\n{md}\n{cli.ENV_TABLE_END}\ntail\n"
+    begin, end = envtable.ENV_TABLE_BEGIN, envtable.ENV_TABLE_END
+    text = f"head\n{begin}\nold\n{end}\ntail\n"
+    assert envtable.replace_block(text, md) == f"head\n{begin}\n{md}\n{end}\ntail\n"
 
 
 def _readme_rows() -> dict[str, list[str]]:
     text = (ROOT / "README.md").read_text()
-    table = text.split(cli.ENV_TABLE_BEGIN, 1)[1].split(cli.ENV_TABLE_END, 1)[0].strip().splitlines()[2:]
+    table = text.split(envtable.ENV_TABLE_BEGIN, 1)[1].split(envtable.ENV_TABLE_END, 1)[0].strip().splitlines()[2:]
     rows = {}
     for line in table:
         cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
@@ -106,33 +113,33 @@ def test_readme_environment_table_is_up_to_date(capsys):
 def test_describe_space():
     from jaxrl import spaces
 
-    assert cli.describe_space(spaces.Box(-2.0, 2.0, (1,))) == "Box[-2, 2] (1,) float32"
-    assert cli.describe_space(spaces.Box(jnp.array([0.0, -1.0]), 1.0)) == "Box (2,) float32"
-    assert cli.describe_space(spaces.Discrete(3)) == "Discrete(3)"
+    assert envtable.describe_space(spaces.Box(-2.0, 2.0, (1,))) == "Box[-2, 2] (1,) float32"
+    assert envtable.describe_space(spaces.Box(jnp.array([0.0, -1.0]), 1.0)) == "Box (2,) float32"
+    assert envtable.describe_space(spaces.Discrete(3)) == "Discrete(3)"
 
 
 # --------------------------------------------------------------------------- parsing helpers
 def test_parse_steps():
-    assert cli.parse_steps("3e6") == 3_000_000 and cli.parse_steps("1_000") == 1000
+    assert parse_steps("3e6") == 3_000_000 and parse_steps("1_000") == 1000
     for bad in ("1.5", "0", "-3", "abc"):
         with pytest.raises(Exception, match="steps"):
-            cli.parse_steps(bad)
+            parse_steps(bad)
 
 
 def test_pick_chunk_size():
-    assert cli.pick_chunk_size(976, chunks=20) == 61  # 16 equal chunks: one compile
-    assert cli.pick_chunk_size(97, chunks=20) == 5  # prime: 19 chunks of 5 and one of 2
-    assert cli.pick_chunk_size(10, log_every=4) == 4 and cli.pick_chunk_size(3, log_every=10) == 3
-    assert cli.pick_chunk_size(5, chunks=100) == 1
+    assert pick_chunk_size(976, chunks=20) == 61  # 16 equal chunks: one compile
+    assert pick_chunk_size(97, chunks=20) == 5  # prime: 19 chunks of 5 and one of 2
+    assert pick_chunk_size(10, log_every=4) == 4 and pick_chunk_size(3, log_every=10) == 3
+    assert pick_chunk_size(5, chunks=100) == 1
 
 
 def test_cumulative_steps_accepts_both_conventions():
     cumulative = np.array([[8, 16, 24]])
     per_update = np.array([[8, 8, 8]])
-    np.testing.assert_array_equal(cli.cumulative_steps(cumulative, np.array([0])), [[8, 16, 24]])
-    np.testing.assert_array_equal(cli.cumulative_steps(per_update, np.array([0])), [[8, 16, 24]])
-    np.testing.assert_array_equal(cli.cumulative_steps(np.array([[32]]), np.array([24])), [[32]])
-    np.testing.assert_array_equal(cli.cumulative_steps(np.array([[8]]), np.array([24])), [[32]])
+    np.testing.assert_array_equal(cumulative_steps(cumulative, np.array([0])), [[8, 16, 24]])
+    np.testing.assert_array_equal(cumulative_steps(per_update, np.array([0])), [[8, 16, 24]])
+    np.testing.assert_array_equal(cumulative_steps(np.array([[32]]), np.array([24])), [[32]])
+    np.testing.assert_array_equal(cumulative_steps(np.array([[8]]), np.array([24])), [[32]])
 
 
 # --------------------------------------------------------------------------- a fake agent
@@ -152,11 +159,13 @@ class FakeConfig:
 class FakeAgent:
     """Return ``w * 10`` every other update; ``w`` grows by ``lr`` per update from a seed-dependent start."""
 
+    metric_names = ("episode_return", "episode_length", "env_steps", "loss")
+
     def __init__(self, cfg):
         self.cfg = cfg
         self.num_updates = cfg.total_timesteps // 8
 
-    def init(self, key):
+    def init(self, key, hparams=None):
         return {"w": jax.random.uniform(key), "t": jnp.int32(0)}
 
     def train_chunk(self, state, n):
@@ -175,29 +184,34 @@ class FakeAgent:
     def evaluate(self, key, state, num_episodes):
         return 10 * state["w"] + jax.random.uniform(key, (num_episodes,), minval=-1e-3, maxval=1e-3)
 
+    def greedy_action(self, state, obs):
+        return jnp.zeros(obs.shape[0], jnp.int32)
 
-class FakeAlgo(cli.Algo):
+
+class FakeSpec(AgentSpec):
     def config_class(self):
         return FakeConfig
 
-    def make_agent(self, cfg):
-        return FakeAgent(cfg)
+    def agent_class(self):
+        return FakeAgent
+
+
+FAKE = FakeSpec("fake", "tests.core.test_cli")
 
 
 @pytest.fixture
 def fake_algo(monkeypatch):
-    monkeypatch.setitem(cli.ALGOS, "fake", FakeAlgo("fake"))
+    monkeypatch.setitem(agent_registry._AGENTS, "fake", FAKE)
 
 
 def test_build_config_coerces_and_rejects():
-    algo = FakeAlgo("fake")
-    cfg = cli.build_config(algo, {"total_timesteps": "1e3", "hidden": "[8, 8]", "lr": "1", "flag": "true"}, True)
+    cfg = build_config(FAKE, {"total_timesteps": "1e3", "hidden": "[8, 8]", "lr": "1", "flag": "true"}, True)
     assert cfg == FakeConfig(total_timesteps=1000, hidden=(8, 8), lr=1.0, flag=True)
     assert isinstance(cfg.lr, float) and isinstance(cfg.total_timesteps, int)
-    with pytest.raises(ValueError, match="unknown .* field.*'nope'"):
-        cli.build_config(algo, {"nope": 1})
-    with pytest.raises(ValueError, match="integer"):
-        cli.build_config(algo, {"total_timesteps": 2.5})
+    with pytest.raises(UserError, match="unknown .* field.*'nope'"):
+        build_config(FAKE, {"nope": 1})
+    with pytest.raises(UserError, match="integer"):
+        build_config(FAKE, {"total_timesteps": 2.5})
 
 
 def _train(tmp_path, name, *extra):
@@ -232,7 +246,7 @@ def test_train_writes_a_complete_run_directory(tmp_path, fake_algo, capsys):
     assert "95% CI" in out and "mean" in out
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, fake_algo, monkeypatch):
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, fake_algo, monkeypatch, capsys):
     assert _train(tmp_path, "full") == 0
     saves = []
     real_save = runs.RunDir.save_checkpoint
@@ -244,27 +258,39 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, fake_algo
             raise KeyboardInterrupt
 
     monkeypatch.setattr(runs.RunDir, "save_checkpoint", crash_after_two)
-    with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path, "cut")
+    assert _train(tmp_path, "cut") == 130  # Ctrl-C: one line with the resume command, exit 130
+    err = capsys.readouterr().err
+    assert "last checkpoint is at update 4 of 6" in err and f"jaxrl train --resume {tmp_path / 'cut'}" in err
     monkeypatch.setattr(runs.RunDir, "save_checkpoint", real_save)
     assert saves == [2, 4]
     assert cli.main(["train", "--resume", str(tmp_path / "cut"), "--no-progress"]) == 0
+    assert f"resuming {tmp_path / 'cut'} from update 4 of 6" in capsys.readouterr().out
     full, cut = (tmp_path / "full" / "metrics.csv").read_text(), (tmp_path / "cut" / "metrics.csv").read_text()
     assert cut == full
     sf, sc = (json.loads((tmp_path / d / "scores.json").read_text()) for d in ("full", "cut"))
     assert sc["per_seed"] == sf["per_seed"]
-    with pytest.raises(SystemExit, match="drop"):
-        cli.main(["train", "--resume", str(tmp_path / "cut"), "--seeds", "2"])
+    assert cli.main(["train", "--resume", str(tmp_path / "cut"), "--seeds", "2"]) == 2
+    assert "drop --seeds" in capsys.readouterr().err
 
 
-def test_train_rejects_bad_input(tmp_path, fake_algo):
-    with pytest.raises(SystemExit, match="invalid configuration.*total_timesteps"):
-        _train(tmp_path, "bad", "--set", "total_timesteps=4")
-    with pytest.raises(SystemExit, match="unknown .* field"):
-        _train(tmp_path, "bad2", "--set", "learning_rate=1")
+def test_train_rejects_bad_input(tmp_path, fake_algo, capsys):
+    def err(name, *extra):
+        assert _train(tmp_path, name, *extra) == 2
+        text = capsys.readouterr().err
+        assert len(text.strip().splitlines()) == 1 and "Traceback" not in text, text  # one line, no traceback
+        assert not (tmp_path / name).exists() or name == "ok"  # checked before anything is written
+        return text
+
+    assert re.search("invalid fake configuration.*total_timesteps", err("bad", "--set", "total_timesteps=4"))
+    assert "unknown fake config field" in err("bad2", "--set", "learning_rate=1")
+    assert "--seed must be >= 0" in err("bad3", "--seed", "-1")
+    assert "--devices must be 'all' or a positive integer" in err("bad4", "--devices", "abc")
+    assert "asked for 3 devices" in err("bad5", "--seeds", "6", "--devices", "3")
     assert _train(tmp_path, "ok") == 0
-    with pytest.raises(SystemExit, match="not empty"):
-        _train(tmp_path, "ok")
+    capsys.readouterr()
+    assert "not empty" in err("ok")
+    (tmp_path / "file").write_text("x")
+    assert "is a file" in err("file")
 
 
 def test_gif_renders_a_trained_grid_policy(tmp_path, capsys):
@@ -279,11 +305,11 @@ def test_gif_renders_a_trained_grid_policy(tmp_path, capsys):
     gif = (tmp_path / "ep.gif").read_bytes()
     assert gif[:6] in (b"GIF87a", b"GIF89a")
     printed = capsys.readouterr().out
-    assert "wrote" in printed and "steps)" in printed
-    with pytest.raises(SystemExit, match="seed-index"):
-        main(["gif", str(out), "--seed-index", "5"])
-    with pytest.raises(SystemExit, match="not a trained run directory"):
-        main(["gif", str(tmp_path)])
+    assert "wrote" in printed
+    assert main(["gif", str(out), "--seed-index", "5"]) == 2
+    assert "--seed-index must be in [0, 2)" in capsys.readouterr().err
+    assert main(["gif", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
 
 
 def test_split_host_cpus_sets_a_device_count_once(monkeypatch):
