@@ -2,10 +2,16 @@
 
 Family ``finray``:
 
-* ``FinPlate-{Thrust,Efficiency,Mixed,Lateral}-v0`` -- tier 1, rigid plate, unsteady
+* ``FinPlate-{Thrust,Efficiency,Mixed,Lateral}-v1`` -- tier 1, rigid plate, unsteady
   thin-airfoil aerodynamics with Wagner lag states (:mod:`.plate`);
-* ``FinRay-{Thrust,Efficiency,Mixed,Lateral}-v0`` -- tier 2, flexible ray as a modal
-  Euler-Bernoulli beam with strip-theory loads and Lighthill thrust (:mod:`.ray`);
+* ``FinRay-{Thrust,Efficiency,Mixed,Lateral}-v1`` -- tier 2, flexible ray as a modal
+  Euler-Bernoulli beam with strip-theory loads and Lighthill thrust, actuated through a
+  bilaminar (two-hemitrich) root offset (:mod:`.ray`);
+
+``-v1``: defaults calibrated to the reference study's dimensionless groups
+(:mod:`.calibration`) and the bilaminar ray actuation; ``-v0`` (placeholder parameters,
+uniform-curvature ray) is gone. Every step reports ``info["reward_vector"]``; the
+:class:`.multi.Scalarized` wrapper weights it with traced weights.
 * ``KS-v0`` -- Kuramoto-Sivashinsky control with four Gaussian actuators (:mod:`.ks`).
 
 :func:`sinusoid_search` grid-searches sinusoidal actuation (the study's baseline) in
@@ -16,12 +22,14 @@ from __future__ import annotations
 
 from jaxrl.envs.finray.common import ID_NAMES, OBJECTIVES
 from jaxrl.envs.finray.ks import KSParams, KuramotoSivashinsky
+from jaxrl.envs.finray.multi import Scalarized, ScalarizedParams, check_weights, scalarized
 from jaxrl.envs.finray.plate import FinPlate, PlateParams
 from jaxrl.envs.finray.ray import FinRay, RayParams
 from jaxrl.envs.finray.sinusoid import SinusoidResult, evaluate_sinusoid, sinusoid_search
 from jaxrl.registry import register
 
-FIN_IDS = tuple(f"{tier}-{ID_NAMES[o]}-v0" for tier in ("FinPlate", "FinRay") for o in OBJECTIVES)
+VERSION = "v1"
+FIN_IDS = tuple(f"{tier}-{ID_NAMES[o]}-{VERSION}" for tier in ("FinPlate", "FinRay") for o in OBJECTIVES)
 
 _DESCRIPTIONS = {
     "thrust": "mean thrust coefficient",
@@ -36,12 +44,12 @@ def _plate(objective: str):
 
 
 def _ray(objective: str):
-    return lambda: FinRay(objective)
+    return lambda: FinRay(objective, actuation="bilaminar")
 
 
 for _o in OBJECTIVES:
     register(
-        f"FinPlate-{ID_NAMES[_o]}-v0",
+        f"FinPlate-{ID_NAMES[_o]}-{VERSION}",
         "finray",
         _plate(_o),
         PlateParams().max_steps,
@@ -49,11 +57,11 @@ for _o in OBJECTIVES:
     )
 for _o in OBJECTIVES:
     register(
-        f"FinRay-{ID_NAMES[_o]}-v0",
+        f"FinRay-{ID_NAMES[_o]}-{VERSION}",
         "finray",
         _ray(_o),
         RayParams().max_steps,
-        f"Flexible fin ray (3-mode Euler-Bernoulli beam, Lighthill thrust), actuated root offset; "
+        f"Flexible fin ray (3-mode Euler-Bernoulli beam, Lighthill thrust), bilaminar root offset; "
         f"reward: {_DESCRIPTIONS[_o]}.",
     )
 register(
@@ -73,7 +81,11 @@ __all__ = [
     "KuramotoSivashinsky",
     "PlateParams",
     "RayParams",
+    "Scalarized",
+    "ScalarizedParams",
     "SinusoidResult",
+    "check_weights",
     "evaluate_sinusoid",
+    "scalarized",
     "sinusoid_search",
 ]

@@ -16,6 +16,11 @@ Objectives (one environment id each; every step reports all four as
     mixed       r = <C_T> - lambda_p <C_P>
     lateral     r = <C_T> - lambda_y <C_Y^2>      (thrust with a side-force (recoil) penalty)
 
+Every step also reports ``info["reward_vector"] [3]`` = (thrust, efficiency, ``-<C_Y^2>``)
+(:data:`VECTOR_OBJECTIVES`): the three separate goals behind the scalar objectives, for
+multi-objective learning (the lateral component is the side-force penalty alone, so a
+weighted sum with thrust reproduces ``lateral`` without counting thrust twice).
+
 The efficiency reward is the ratio ``C_T / C_P`` linearised about the previous beat
 cycle (Dinkelbach's step for fractional objectives): every step is credited for its
 own thrust and power, and over a steady cycle the mean reward is exactly
@@ -36,6 +41,8 @@ import jax.numpy as jnp
 from flax import struct
 
 OBJECTIVES = ("thrust", "efficiency", "mixed", "lateral")
+VECTOR_OBJECTIVES = ("thrust", "efficiency", "lateral")
+"""Components of ``info["reward_vector"]`` ``[3]``: ``<C_T>``, the efficiency reward, ``-<C_Y^2>``."""
 ID_NAMES = {"thrust": "Thrust", "efficiency": "Efficiency", "mixed": "Mixed", "lateral": "Lateral"}
 
 
@@ -233,6 +240,7 @@ def interval_outcome(y: Any, delta: jax.Array, cycle: CycleStats, step: jax.Arra
         "lateral_coef": cy,
         "lateral_sq_coef": cy2,
         "delta": delta,
+        "reward_vector": jnp.stack([rewards["thrust"], rewards["efficiency"], -cy2]).astype(jnp.float32),
         **{f"reward_{k}": v for k, v in rewards.items()},
     }
     return IntervalOutcome(jnp.stack([ct, cp, cy]), cycle, rewards[objective].astype(jnp.float32),

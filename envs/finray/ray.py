@@ -8,15 +8,27 @@ prescribed base plunge/pitch of :mod:`.common` plus the elastic deflection ``v``
     EI (w'' - kappa_a)'' + m_s w_tt = f
     f = -m_a (d/dt + U d/dx)^2 w - 1/2 rho C_D s |v_n| v_n,   v_n = w_t + U w_x,   m_a = pi rho s^2 / 4
 
-Actuation (design choice, the hemitrich-offset proxy): a root offset ``delta`` between
-the two hemitrichs of a bilaminar ray bends it into a nearly uniform curvature, so we
-model it as an *active curvature* ``kappa_a = k_delta delta / l`` in the constitutive law
-``M = EI (w'' - kappa_a)``: unloaded, the ray takes the shape ``kappa_a x^2 / 2`` (tip
-rotation ``k_delta delta``). A concentrated moment at a clamped root would do nothing,
-which is why the offset acts through the curvature.
+Actuation, ``actuation=`` (static):
+
+* ``"uniform"``: an *active curvature* ``kappa_a = k_delta delta / l`` in the constitutive
+  law ``M = EI (w'' - kappa_a)``: unloaded, the ray takes the shape ``kappa_a x^2 / 2``
+  (tip rotation ``k_delta delta``). A concentrated moment at a clamped root would do
+  nothing, which is why the offset acts through the curvature.
+* ``"bilaminar"`` (the registered ids): two inextensible hemitrichs a distance ``d`` apart
+  joined by a shear-compliant interlayer (shear stiffness ``k`` per unit length), the
+  reduced bilaminar model of Alben, Madden & Lauder (2007). A root offset ``Delta`` of
+  one hemitrich against the other shears the interlayer by ``Delta - d v'(x)``, so the
+  elastic energy is ``1/2 int EI v''^2 + 1/2 int k (Delta - d v')^2``. With
+  ``delta = k_delta Delta / d`` (the rotation a rigid interlayer would give) and
+  ``lambda^2 = k d^2 / EI`` (``interlayer_shear = lambda l``), the unloaded static slope
+  solves ``(v')'' = lambda^2 (v' - delta)``, ``v'(0) = 0``, ``v''(l) = 0``:
+  ``v'(x) = delta (1 - cosh(lambda (l - x)) / cosh(lambda l))``, curvature concentrated at
+  the base as Alben et al. measured. In the Galerkin model it adds the stiffness
+  ``EI lambda^2 int Phi_n' Phi_m'`` (the interlayer stiffening of an actuated ray) and the
+  force ``EI lambda^2 delta Phi_n(l)``.
 
 Galerkin reduction onto ``N`` cantilever modes ``phi_n(x/l)`` (``N`` static, default 3)
-gives ``M q'' + (C_s + 2 m_a U G) q' + (K_s + m_a U^2 H / l) q = F(base motion, delta, drag)``
+gives ``M q'' + (C_s + 2 m_a U G) q' + (K_s [+ K_i] + m_a U^2 H / l) q = F(base motion, delta, drag)``
 with matrices from Gauss-Legendre quadrature; structural damping ``2 zeta Omega_n``
 per in-vacuo mode. The circulatory (Wagner) lift of the strips is neglected: in
 elongated-body theory the reactive added-mass load dominates.
@@ -47,6 +59,7 @@ from flax import struct
 
 from jaxrl import spaces
 from jaxrl.env import Environment, Step, check_action
+from jaxrl.envs.finray import calibration as cal
 from jaxrl.envs.finray import common
 
 # --------------------------------------------------------------------------- cantilever modes (NumPy, float64)
@@ -99,6 +112,7 @@ class ModalMatrices(NamedTuple):
     drag_w: np.ndarray  # [J] weights
     drag_phi: np.ndarray  # [J, N]
     drag_dphi: np.ndarray  # [J, N]
+    slope_gram: np.ndarray  # [N, N] int Phi_n' Phi_m' (interlayer shear stiffness)
 
 
 def modal_matrices(n_modes: int, n_drag: int = 8, n_quad: int = 64) -> ModalMatrices:
@@ -123,29 +137,55 @@ def modal_matrices(n_modes: int, n_drag: int = 8, n_quad: int = 64) -> ModalMatr
         drag_w=wd,
         drag_phi=pd,
         drag_dphi=dd,
+        slope_gram=d1.T @ (w * d1),
     )
 
 
 # --------------------------------------------------------------------------- environment
+_CAL = cal.ray_defaults(
+    depth=0.3, density=1.0, length=1.0, speed=1.0,
+    first_eig=float(np.linalg.eigvalsh(
+        (lambda m: m.stiffness + cal.INTERLAYER_SHEAR**2 * m.slope_gram)(modal_matrices(3))
+    )[0]),
+)
+
+
 @struct.dataclass
 class RayParams:
-    """Physical and episode parameters (all traced). SI-like units with ``rho = U = l = 1`` by default."""
+    """Physical and episode parameters (all traced). SI-like units with ``rho = U = l = 1`` by default.
+
+    Defaults are calibrated to the reference study's groups (:mod:`.calibration` cites each
+    source and labels inferred values): ``f l / U = 0.42`` (bluegill fin-beat frequency at
+    1 TL/s, Gibb et al. 1994; ray length 0.2 TL inferred); rigid trailing-edge Strouhal
+    number 0.30 (efficient-swimming band; the study's value was not found) from heave
+    ``0.25 l`` and pitch ``0.255 rad`` leading by 90 deg (inferred); mass ratio
+    ``m_s / m_a = 0.4`` (inferred); first wet natural frequency of the 3-mode bilaminar
+    ray (interlayer ``lambda l = 5``, curvature concentrated at the base as Alben et al.
+    2007 measured) at ``f / f_1 = 0.32`` (labrid ray stiffness range, Aiello et al. 2018;
+    inferred), which sets ``EI``. With ``actuation="uniform"`` there is no interlayer term
+    and the same ``EI`` gives a lower ``f_1``. Not representable: the Reynolds number
+    (the resistive ``C_D`` load is its only trace) and the 2-D section flow of the study
+    (strip theory with depth ``s``). Concrete values outside their physical range
+    (``stiffness``, ``mass_per_length``, ``density``, ``length``, ``depth``,
+    ``frequency`` <= 0, negative damping or amplitudes) raise :class:`jaxrl.errors.UserError`.
+    """
 
     length: float = 1.0  # l [m]
     depth: float = 0.3  # s: fin depth of each strip [m] (added mass pi rho s^2 / 4)
     speed: float = 1.0  # U [m/s]
     density: float = 1.0  # rho [kg/m^3]
-    stiffness: float = 1.2  # EI [N m^2]
-    mass_per_length: float = 0.1  # m_s [kg/m]
-    damping: float = 0.05  # zeta: structural damping ratio of every in-vacuo mode
-    drag_coef: float = 1.0  # C_D of the resistive (normal-velocity) load
-    frequency: float = 1.0  # f [Hz] of the prescribed base motion
-    heave_amp: float = 0.1  # H [m] base plunge
-    pitch_amp: float = 0.15  # Theta [rad] base pitch
-    pitch_phase: float = 1.5707964  # psi [rad]
-    offset_gain: float = 1.0  # k_delta: unloaded tip rotation per unit offset
-    delta_max: float = 0.3  # offset at |u| = 1 [rad]
-    act_omega: float = 12.0  # actuator natural frequency [rad/s]: about twice the beat frequency
+    stiffness: float = _CAL.stiffness  # EI [N m^2]: f / f_1 = 0.32 (bilaminar, 3 modes)
+    mass_per_length: float = _CAL.mass_per_length  # m_s [kg/m]: m_s / m_a = 0.4
+    damping: float = 0.05  # zeta: structural damping ratio of every in-vacuo mode (inferred)
+    drag_coef: float = 1.0  # C_D of the resistive (normal-velocity) load (inferred)
+    frequency: float = cal.REDUCED_FREQ_L  # f [Hz] of the prescribed base motion: f l / U = 0.42
+    heave_amp: float = cal.HEAVE_OVER_L  # H [m] base plunge (inferred)
+    pitch_amp: float = cal.PITCH_AMP  # Theta [rad] base pitch: St = 0.30 with H
+    pitch_phase: float = cal.PITCH_PHASE  # psi [rad] (inferred)
+    offset_gain: float = 1.0  # k_delta: unloaded tip rotation per unit offset (rigid interlayer if bilaminar)
+    delta_max: float = 0.3  # offset at |u| = 1 [rad] (inferred)
+    interlayer_shear: float = cal.INTERLAYER_SHEAR  # lambda l of the bilaminar interlayer (inferred)
+    act_omega: float = cal.BEAT_TO_ACTUATOR * 2.0 * 3.14159265 * cal.REDUCED_FREQ_L  # about twice the beat
     act_zeta: float = 1.0
     steps_per_cycle: float = 20.0
     max_steps: int = 200
@@ -153,6 +193,9 @@ class RayParams:
     power_weight: float = 0.1
     lateral_weight: float = 0.02
     power_floor: float = 0.05
+
+    def __post_init__(self):
+        cal.check_params(self, "RayParams")
 
 
 @struct.dataclass
@@ -185,6 +228,9 @@ class RayOperators(NamedTuple):
     added_mass: jax.Array  # [] m_a
 
 
+ACTUATIONS = ("uniform", "bilaminar")
+
+
 class FinRay(Environment):
     """Flexible fin ray; ``objective`` and ``n_modes`` / ``num_substeps`` are static.
 
@@ -192,8 +238,12 @@ class FinRay(Environment):
     highest wet modal frequency (see :meth:`max_omega_dt`).
     """
 
-    def __init__(self, objective: str = "thrust", n_modes: int = 3, num_substeps: int = 8):
+    def __init__(self, objective: str = "thrust", n_modes: int = 3, num_substeps: int = 8,
+                 actuation: str = "uniform"):
         self.objective = common.check_objective(objective)
+        if actuation not in ACTUATIONS:
+            raise ValueError(f"actuation must be one of {ACTUATIONS}, got {actuation!r}")
+        self.actuation = actuation
         if not 1 <= int(n_modes) <= 6:
             raise ValueError(f"n_modes must be in 1..6, got {n_modes}")
         if int(num_substeps) < 1:
@@ -201,7 +251,8 @@ class FinRay(Environment):
         self.n_modes, self.num_substeps = int(n_modes), int(num_substeps)
 
     def __repr__(self) -> str:
-        return f"FinRay(objective={self.objective!r}, n_modes={self.n_modes}, num_substeps={self.num_substeps})"
+        return (f"FinRay(objective={self.objective!r}, n_modes={self.n_modes}, num_substeps={self.num_substeps}, "
+                f"actuation={self.actuation!r})")
 
     @property
     def name(self) -> str:
@@ -232,6 +283,20 @@ class FinRay(Environment):
         return render.render_ray(self, state, params)
 
     # ------------------------------------------------------------------ linear operators
+    def elastic_stiffness(self, params: RayParams) -> jax.Array:
+        """Dimensionless elastic stiffness ``[N, N]`` on the unit cantilever (times ``EI / l^3``)."""
+        k = jnp.asarray(self.matrices.stiffness, jnp.float32)
+        if self.actuation == "bilaminar":
+            k = k + params.interlayer_shear**2 * jnp.asarray(self.matrices.slope_gram, jnp.float32)
+        return k
+
+    def actuation_load(self, params: RayParams) -> jax.Array:
+        """Generalised force ``[N]`` per unit offset ``delta`` [rad] (times ``EI / l^2``)."""
+        mm = self.matrices
+        if self.actuation == "bilaminar":
+            return params.interlayer_shear**2 * params.offset_gain * jnp.asarray(mm.tip, jnp.float32)
+        return params.offset_gain * jnp.asarray(mm.tip_slope, jnp.float32)
+
     def operators(self, params: RayParams) -> RayOperators:
         mm, f32 = self.matrices, lambda x: jnp.asarray(x, jnp.float32)
         ell, U, EI, ms = params.length, params.speed, params.stiffness, params.mass_per_length
@@ -239,7 +304,7 @@ class FinRay(Environment):
         omega_vac = jnp.sqrt(EI / (ms * ell**4) * f32(np.diag(mm.stiffness)))  # [N]
         c_struct = jnp.diag(2.0 * params.damping * omega_vac * ms * ell)
         damping = c_struct + 2.0 * m_a * U * f32(mm.gyro)
-        stiff = EI / ell**3 * f32(mm.stiffness) + m_a * U * U / ell * f32(mm.flow_stiff)
+        stiff = EI / ell**3 * self.elastic_stiffness(params) + m_a * U * U / ell * f32(mm.flow_stiff)
         return RayOperators((ms + m_a) * ell, damping, stiff, m_a)
 
     def modal_frequencies(self, params: RayParams) -> jax.Array:
@@ -247,7 +312,7 @@ class FinRay(Environment):
         mm = self.matrices
         ell, EI, ms = params.length, params.stiffness, params.mass_per_length
         m_a = jnp.pi * params.density * params.depth**2 / 4.0
-        k = EI / ell**3 * jnp.asarray(mm.stiffness, jnp.float32)
+        k = EI / ell**3 * self.elastic_stiffness(params)
         m = (ms + m_a) * ell * jnp.asarray(mm.mass, jnp.float32)
         lam = jnp.linalg.eigvals(jnp.linalg.solve(m, k)).real
         return jnp.sqrt(jnp.sort(lam))
@@ -282,7 +347,7 @@ class FinRay(Environment):
             - ops.stiff @ y.q
             - mt * (kin.hdd * ell * f32(mm.mean) + kin.add * ell * ell * f32(mm.moment))
             - 2.0 * m_a * U * kin.ad * ell * f32(mm.mean)
-            + params.stiffness * params.offset_gain * delta / (ell * ell) * f32(mm.tip_slope)
+            + params.stiffness * delta / (ell * ell) * self.actuation_load(params)
             + f32(mm.drag_phi).T @ (wd * d)
         )
         qdd = f32(self.mass_inverse) @ force / mt
