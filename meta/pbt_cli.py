@@ -8,7 +8,12 @@
 One jitted round (train every member, evaluate, exploit, explore) is called
 once per round (one compile); after every round the population state is
 checkpointed with orbax and the history (fitness, hyperparameters, parents)
-is written, so ``--resume`` continues exactly. At the end: the incumbent's
+is written, so ``--resume`` continues exactly. ``history.json`` is strict JSON
+written atomically before the checkpoint and carries its ``round``: on resume
+a history one round ahead of the checkpoint (killed between the two writes)
+is cut back to it, and one behind it is an error, never a silent restart or a
+wrong incumbent. A diverged member's NaN fitness is written as null and named
+under ``"nonfinite"``. At the end: the incumbent's
 lineage and hyperparameter schedule, ``history.json``, ``schedules.png``
 (every member's hyperparameters per round, copies marked) and
 ``lineage.png``.
@@ -137,6 +142,26 @@ def _history_json(history: dict[str, list]) -> dict[str, Any]:
             for k, v in history.items()}
 
 
+def _restore(ck: Path, hist_path: Path, like: Any) -> tuple[Any, dict[str, Any]]:
+    """The population state and the history cut to its round; ``RunDirError`` when they cannot agree."""
+    from jaxrl import checkpoint
+    from jaxrl.errors import RunDirError
+    from jaxrl.runs import flag_nonfinite, reconcile_history, write_json
+
+    try:
+        state, meta = checkpoint.restore(ck, like)
+    except (OSError, ValueError) as e:
+        msg = f"cannot resume the PBT run: {e}; resume with the original settings or start a new run"
+        raise RunDirError(msg) from e
+    done = int(state.round)
+    if meta.get("round", done) != done:
+        raise RunDirError(f"checkpoint {ck} says round {meta['round']} in its metadata but holds round {done}")
+    history = reconcile_history(hist_path, done)  # ahead of the checkpoint: cut; behind it: an error
+    history.pop("round")
+    write_json(hist_path, flag_nonfinite({"round": done, **_history_json(history)}))
+    return state, history
+
+
 def plot(history: dict[str, Any], priors: dict[str, Prior], path_sched: Path, path_lineage: Path) -> None:
     import matplotlib
 
@@ -183,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import jax
 
     from jaxrl import checkpoint
-    from jaxrl.runs import machine_info, versions, write_json
+    from jaxrl.runs import flag_nonfinite, machine_info, versions, write_json
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -207,10 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         round_fn = sharding.shard_carry(pbt.round_step, sharding.population_shardings(like, mesh, cfg.population))
     else:
         round_fn = jax.jit(pbt.round_step)
-    if args.resume and ck.exists():
-        like = jax.eval_shape(pbt.init, jax.random.key(0))
-        state, _ = checkpoint.restore(ck, like)
-        history = json.loads(hist_path.read_text())
+    if args.resume and checkpoint.recover(ck) is not None:  # recover: a save killed half-way still counts
+        state, history = _restore(ck, hist_path, jax.eval_shape(pbt.init, jax.random.key(0)))
     else:  # a fresh run (or one interrupted before its first round ended)
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "pbt.json", rec)
@@ -232,8 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n, v in record["hparams"].items():
             history["hparams"][n].append(np.asarray(v).tolist())
         done = int(state.round)
+        # the history first: killed between the two, it is one round ahead and cut back on resume
+        write_json(hist_path, flag_nonfinite({"round": done, **_history_json(history)}))
         checkpoint.save(ck, state, {"round": done})
-        hist_path.write_text(json.dumps(_history_json(history)))
         if not args.no_progress:
             f = np.asarray(record["fitness"])
             print(f"round {done}/{cfg.rounds}  best {np.nanmax(f):.2f}  mean {np.nanmean(f):.2f}  "
@@ -245,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "schedule": {n: v.tolist() for n, v in sched.items()},
         "wall_s_this_session": round(time.perf_counter() - t_start, 1),
     }
-    write_json(out / "incumbent.json", summary)
+    write_json(out / "incumbent.json", flag_nonfinite(summary))
     plot(history, cfg.search, out / "schedules.png", out / "lineage.png")
     print(f"incumbent: member {best}, fitness {summary['final_fitness']:.2f}")
     for n, v in sched.items():

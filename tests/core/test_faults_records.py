@@ -10,6 +10,7 @@ the clean-up handlers run. Afterwards a complete checkpoint, old or new, must be
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 
@@ -249,3 +250,88 @@ def test_reconcile_metrics_drops_rows_after_the_checkpoint_and_refuses_a_missing
     with pytest.raises(RunDirError, match="missing but the checkpoint is at update 3"):
         run.reconcile_metrics(3)
     assert run.reconcile_metrics(0) == 0 and run.reconcile_metrics(3, missing_ok=True) == 0
+
+
+# --------------------------------------------------------------------------- PBT history
+def _strict_json(path):
+    def no_constants(c):
+        raise AssertionError(f"{path} holds {c}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=no_constants)
+
+
+def _cut_rounds(hist: dict, n: int) -> dict:
+    return {k: (v[:n] if isinstance(v, list) else {m: x[:n] for m, x in v.items()}) for k, v in hist.items()
+            if k not in ("round", "nonfinite")}
+
+
+def test_pbt_resume_cuts_a_history_ahead_and_refuses_one_behind(tmp_path):
+    """meta.pbt_cli's resume step on a stand-in population state (no compile)."""
+    from flax import struct
+
+    from meta import pbt_cli
+
+    @struct.dataclass
+    class Pop:
+        round: jnp.ndarray
+        w: jnp.ndarray
+
+    ck, hist = tmp_path / "checkpoint", tmp_path / "history.json"
+    checkpoint.save(ck, Pop(jnp.int32(2), jnp.ones(3)), {"round": 2})
+    three = {"round": 3, "fitness": [[1.0, None], [2.0, 3.0], [4.0, 5.0]], "nonfinite": ["fitness"],
+             "parent": [[0, 1], [0, 0], [1, 1]], "hparams": {"lr": [[0.1, 0.2], [0.1, 0.1], [0.3, 0.3]]}}
+    hist.write_text(json.dumps(three))  # killed after writing round 3's history, before its checkpoint
+    like = Pop(jnp.int32(0), jnp.zeros(3))
+    state, h = pbt_cli._restore(ck, hist, like)
+    assert int(state.round) == 2 and h["parent"] == [[0, 1], [0, 0]] and np.isnan(h["fitness"][0][1])
+    on_disk = _strict_json(hist)
+    assert on_disk["round"] == 2 and on_disk["fitness"] == [[1.0, None], [2.0, 3.0]]  # rewritten, strict JSON
+    hist.write_text(json.dumps(dict(_cut_rounds(three, 1), round=1)))  # a stale history: one round behind
+    with pytest.raises(RunDirError, match=r"history.json is stale: it holds 1 rounds but the checkpoint is at round 2"):
+        pbt_cli._restore(ck, hist, like)
+    hist.write_text(json.dumps(_cut_rounds(three, 1)))  # the format before the round counter: its length counts
+    with pytest.raises(RunDirError, match="stale"):
+        pbt_cli._restore(ck, hist, like)
+
+
+@pytest.mark.slow
+def test_pbt_history_must_agree_with_its_checkpoint(tmp_path):
+    from meta import pbt_cli
+
+    out = tmp_path / "pbt"
+    argv = ["ppo", "--population", "2", "--rounds", "2", "--updates-per-round", "1", "--fitness", "train",
+            "--search", "lr=1e-4:1e-2:log", "--out", str(out), "--no-progress"]
+    for k, v in dict(total_timesteps=2 * 4 * 8, num_envs=4, num_steps=8, num_minibatches=1, update_epochs=1,
+                     actor_hidden=(8,), critic_hidden=(8,)).items():
+        argv += ["--set", f"{k}={v}"]
+    assert pbt_cli.main(argv) == 0
+    full = _strict_json(out / "history.json")
+    assert full["round"] == 2 and np.asarray(full["fitness"]).shape == (2, 2)
+    (out / "history.json").write_text(json.dumps(_cut_rounds(full, 1)))  # one round behind the checkpoint
+    with pytest.raises(RunDirError, match=r"history.json is stale: it holds 1 rounds but the checkpoint is at round 2"):
+        pbt_cli.main(["--resume", str(out), "--no-progress"])
+    ahead = dict(_cut_rounds(full, 2), round=3, fitness=full["fitness"] + [[0.0, 0.0]],
+                 train_return=full["train_return"] + [[0, 0]], parent=full["parent"] + [[0, 1]],
+                 copied=full["copied"] + [[0, 0]], hparams={n: x + [x[-1]] for n, x in full["hparams"].items()},
+                 nonfinite=full.get("nonfinite", []))
+    (out / "history.json").write_text(json.dumps(ahead))  # killed after the history, before the checkpoint
+    assert pbt_cli.main(["--resume", str(out), "--no-progress"]) == 0
+    assert _strict_json(out / "history.json") == full
+
+
+def test_history_nonfinite_round_trip_and_damage(tmp_path):
+    from jaxrl.runs import flag_nonfinite, reconcile_history, write_json
+
+    path = tmp_path / "history.json"
+    hist = {"round": 2, "fitness": [[1.0, float("nan")], [2.0, 3.0]], "hparams": {"lr": [[0.1, 0.2], [0.1, 0.1]]}}
+    write_json(path, flag_nonfinite(hist))
+    on_disk = _strict_json(path)
+    assert on_disk["fitness"] == [[1.0, None], [2.0, 3.0]] and on_disk["nonfinite"] == ["fitness"]
+    back = reconcile_history(path, 1)
+    assert back["round"] == 1 and back["hparams"] == {"lr": [[0.1, 0.2]]} and np.isnan(back["fitness"][0][1])
+    path.write_text('{"round": 2, "fitness": [[1.0]]}')
+    with pytest.raises(RunDirError, match="other lengths"):
+        reconcile_history(path, 2)
+    path.write_text('{"round": 2, "fitness": [[1.0], [')
+    with pytest.raises(RunDirError, match=r"history.json:1: not valid JSON"):
+        reconcile_history(path, 2)
