@@ -185,14 +185,16 @@ def reproduce_toml(job: Job) -> str:
 def run(job: Job) -> int:
     """Create (or reopen) the run directory and train; prints the scores table."""
     from jaxrl.experiment import format_scores, train
-    from jaxrl.runs import RunDir
-    from jaxrl.sinks import make_sinks
+    from jaxrl.runs import RunDir, versions, write_json
+    from jaxrl.sinks import make_sinks, used_packages
 
     if job.resume:
         run_dir = RunDir(job.out)
     else:
         run_dir = RunDir.create(job.out, job.record, job.seeds)
         (run_dir.path / "config.toml").write_text(reproduce_toml(job))
+        if used_packages(job.log):  # versions.json names the optional packages this run uses too
+            write_json(run_dir.path / "versions.json", versions(extra=used_packages(job.log)))
     n_up = int(job.agent.num_updates)
     extra = f" (+1 compile for the last {n_up % job.chunk})" if n_up % job.chunk else ""
     where = f", sharded over devices ({job.devices})" if job.devices else ""
