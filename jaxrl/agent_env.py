@@ -1,6 +1,6 @@
 """Environment set-up shared by agents, and deterministic-policy evaluation.
 
-:func:`agent_env` turns an env id into what an agent trains on: flat float
+:func:`agent_env` turns an env id or an :class:`Environment` object into what an agent trains on: flat float
 observations, episode statistics for metrics, a :class:`jaxrl.VecEnv`, and a
 description of the action space. :func:`evaluate_policy` plays whole
 episodes of a deterministic policy without auto-reset.
@@ -32,6 +32,8 @@ class AgentEnv:
     kind: str  # "categorical", "multi_categorical" or "gaussian" (see networks.distribution_for)
     head_size: int  # logits / action dimensions of the policy head
     action_shape: tuple[int, ...]
+    env_id: str = ""  # the registry id, or the environment's name when it was passed as an object
+    max_episode_steps: int | None = None  # the registry's episode limit (None for unregistered environments)
 
     @property
     def continuous(self) -> bool:
@@ -45,24 +47,69 @@ class AgentEnv:
         """``n`` uniformly random actions, ``[n, ...]``."""
         return jax.vmap(self.action_space.sample)(jax.random.split(key, n))
 
+    def eval_steps(self) -> int:
+        """Default step limit of an evaluation: twice the episode limit (see :func:`default_eval_steps`)."""
+        horizon = getattr(self.env_params, "max_steps_in_episode", None)
+        if not isinstance(horizon, int):
+            horizon = self.max_episode_steps or FALLBACK_HORIZON
+        return 2 * int(horizon)
+
+
+FALLBACK_HORIZON = 1000
+"""Episode limit assumed for evaluation when neither the params nor the registry give one."""
+
+
+def resolve_env(
+    env: str | Environment, overrides: Mapping[str, Any] | None = None, params: Any = None
+) -> tuple[Environment, Any, str, int | None]:
+    """``(env, params, name, registry episode limit)`` from an id or an :class:`Environment` object.
+
+    An id is built through the registry; an object is used as it is, with ``params`` (default:
+    ``env.default_params``). ``overrides`` then replace fields of the params; unknown names raise
+    a :class:`jaxrl.errors.UserError` listing the valid ones.
+    """
+    from jaxrl.errors import UserError
+    from jaxrl.registry import replace_params, spec
+
+    try:
+        if isinstance(env, str):
+            s = spec(env)
+            if params is None:
+                built, params = s.make(**dict(overrides or {}))
+                return built, params, env, s.max_episode_steps
+            return s.factory(), replace_params(params, dict(overrides or {}), env), env, s.max_episode_steps
+        if not isinstance(env, Environment):
+            raise UserError(f"env must be a registered id (str) or a jaxrl.Environment, got {type(env).__name__}")
+        name = getattr(env, "name", type(env).__name__)
+        params = env.default_params if params is None else params
+        return env, replace_params(params, dict(overrides or {}), name), name, None
+    except UserError:
+        raise
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
 
 def agent_env(
-    env_id: str,
+    env_id: str | Environment,
     env_params: Mapping[str, Any] | None,
     num_envs: int,
     reset_mode: str | None = None,
     continuous: str = "clip",
     kinds: tuple[str, ...] = ("categorical", "multi_categorical", "gaussian"),
     who: str = "agent",
+    params: Any = None,
 ) -> AgentEnv:
     """Build the training environment of an agent.
 
+    ``env_id`` is a registered id or an :class:`Environment` object (no registration needed);
+    ``params`` are its parameters (default: the registry's, or ``env.default_params``) and
+    ``env_params`` field overrides applied on top (see :func:`resolve_env`).
     ``continuous="clip"`` clips Box actions into the bounds (Gaussian
     policies); ``"rescale"`` exposes them as ``[-1, 1]`` (tanh-squashed
     policies). ``kinds`` lists the action-space kinds the agent supports; others
     raise a ``TypeError`` naming the environment.
     """
-    env, params = jaxrl.make(env_id, **dict(env_params or {}))
+    env, params, name, limit = resolve_env(env_id, env_params, params)
     obs_space = env.observation_space(params)
     if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
         env = FlattenObservation(env)
@@ -70,7 +117,7 @@ def agent_env(
     space = env.action_space(params)
     kind, head = distribution_for(space)
     if kind not in kinds:
-        raise TypeError(f"{who} does not support {env_id} (action space {space!r}); it handles {', '.join(kinds)}")
+        raise TypeError(f"{who} does not support {name} (action space {space!r}); it handles {', '.join(kinds)}")
     if kind == "gaussian":
         if continuous == "clip":
             env = ClipAction(env)
@@ -88,14 +135,19 @@ def agent_env(
         kind=kind,
         head_size=head,
         action_shape=tuple(space.shape),
+        env_id=name,
+        max_episode_steps=limit,
     )
 
 
 def default_eval_steps(env_id: str, env_params: Any) -> int:
-    """Twice the episode limit (``env_params.max_steps_in_episode`` or the registry's)."""
+    """Twice the episode limit (``env_params.max_steps_in_episode``, the registry's, or :data:`FALLBACK_HORIZON`)."""
     horizon = getattr(env_params, "max_steps_in_episode", None)
     if not isinstance(horizon, int):
-        horizon = jaxrl.spec(env_id).max_episode_steps
+        try:
+            horizon = jaxrl.spec(env_id).max_episode_steps
+        except ValueError:  # not a registered id (an environment passed as an object)
+            horizon = FALLBACK_HORIZON
     return 2 * int(horizon)
 
 

@@ -21,16 +21,32 @@ An agent subclasses :class:`OffPolicyAgent` and supplies ``init_learner``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrl.agent_env import AgentEnv, default_eval_steps, evaluate_policy
-from jaxrl.config import COMMON_CHECKS, ConfigBase, resolve_hparams  # noqa: F401  (re-exported)
+from jaxrl.agent_env import AgentEnv, evaluate_policy
+from jaxrl.config import (
+    GAMMA,
+    GRAD_NORM,
+    LR,
+    UNIT,
+    ConfigBase,
+    activations,
+    ge,
+    layer_sizes,
+    non_negative,
+    positive,
+    reset_modes,
+    resolve_hparams,
+    static,
+    traced,
+)
+from jaxrl.env import Environment
 from jaxrl.optim import adam_step  # noqa: F401  (re-exported for agents)
 from jaxrl.replay import Replay, ReplayState, Sample
 from jaxrl.returns import nstep_return
@@ -40,32 +56,32 @@ from jaxrl.rollout import EnvCarry, episode_mean, rollout, scan_updates
 # =========================================================================== config
 @dataclass(frozen=True)
 class OffPolicyConfig(ConfigBase):
-    """Settings every replay-based agent shares; agents subclass it and add their own fields."""
+    """Settings every replay-based agent shares; agents subclass it and add their own fields.
 
-    _tuple_fields = ("hidden",)
+    A subclass changing a default re-declares the field with its kind: ``lr: float = traced(3e-4, LR)``.
+    """
 
     env_id: str = "CartPole-v1"
-    env_params: Mapping[str, Any] = field(default_factory=dict)
-    total_timesteps: int = 100_000
-    num_envs: int = 1
-    num_steps: int = 1  # env steps per environment per iteration
-    gradient_steps: int = 1  # learner updates per iteration
-    batch_size: int = 128
-    buffer_size: int = 100_000
-    learning_starts: int = 1_000  # env steps (all envs) of random actions before learning
-    n_step: int = 1
-    actor_lag: int = 0  # act with parameters this many iterations old
+    env_params: Mapping[str, Any] = static(factory=dict)
+    total_timesteps: int = static(100_000, positive)
+    num_envs: int = static(1, positive)
+    num_steps: int = static(1, positive)  # env steps per environment per iteration
+    gradient_steps: int = static(1, positive)  # learner updates per iteration
+    batch_size: int = static(128, positive)
+    buffer_size: int = static(100_000, positive)
+    learning_starts: int = static(1_000, non_negative)  # env steps (all envs) of random actions before learning
+    n_step: int = static(1, positive)
+    actor_lag: int = static(0, non_negative)  # act with parameters this many iterations old
     prioritized: bool = False
-    priority_alpha: float = 0.6
-    priority_beta: float = 0.4
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "relu"
-    reset_mode: str | None = None
+    priority_alpha: float = static(0.6, ge(0))
+    priority_beta: float = static(0.4, UNIT)
+    hidden: tuple[int, ...] = static((64, 64), layer_sizes)
+    activation: str = static("relu", activations())
+    reset_mode: str | None = static(None, reset_modes)
     anneal_lr: bool = False  # scale the traced ``lr`` linearly to 0 over the run
-    # traced (defaults of the agent's HParams)
-    lr: float = 1e-3
-    gamma: float = 0.99
-    max_grad_norm: float = 10.0
+    lr: float = traced(1e-3, LR)
+    gamma: float = traced(0.99, GAMMA)
+    max_grad_norm: float = traced(10.0, GRAD_NORM)
 
     @property
     def steps_per_iteration(self) -> int:
@@ -78,9 +94,6 @@ class OffPolicyConfig(ConfigBase):
 
     def validate(self) -> None:
         name = self._name
-        self.check_ints("total_timesteps", "num_envs", "num_steps", "gradient_steps", "batch_size", "buffer_size",
-                        "n_step")
-        self.check_ints("learning_starts", "actor_lag", minimum=0)
         if self.num_updates < 1:
             raise ValueError(f"{name}: total_timesteps={self.total_timesteps} is less than one iteration "
                              f"(num_envs*num_steps = {self.steps_per_iteration})")
@@ -88,9 +101,6 @@ class OffPolicyConfig(ConfigBase):
         if self.buffer_size < need:
             raise ValueError(f"{name}.buffer_size={self.buffer_size} must hold at least num_envs * "
                              f"max(n_step, num_steps) = {need} steps")
-        self.check_hidden("hidden")
-        if not (0 <= self.priority_alpha and 0 <= self.priority_beta <= 1):
-            raise ValueError(f"{name}: priority_alpha must be >= 0 and priority_beta in [0, 1]")
         self.check_common()
 
 
@@ -177,33 +187,34 @@ class OffPolicyState:
 
 
 class OffPolicyAgent:
-    """Base class; subclasses set ``config_type``, ``hparams_type``, ``hparam_checks`` and the hooks below."""
+    """Base class; subclasses set ``config_type``, ``name``, ``kinds``, ``learner_metrics`` and the hooks below.
+
+    The environment is ``cfg.env_id`` unless the agent is given one: ``DQN(cfg, env=my_env, env_params=p)``
+    trains on an :class:`jaxrl.Environment` object without registering it.
+    """
 
     config_type: type = OffPolicyConfig
-    hparams_type: type
-    hparam_checks: Mapping[str, tuple[Any, str]] = COMMON_CHECKS
     name: str = "agent"
     kinds: tuple[str, ...] = ("categorical",)
     continuous_mode: str = "rescale"
     learner_metrics: tuple[str, ...] = ()
 
-    def __init__(self, cfg: Any):
+    def __init__(self, cfg: Any, *, env: str | Environment | None = None, env_params: Any = None):
         if not isinstance(cfg, self.config_type):
-            raise TypeError(f"{type(self).__name__} needs a {self.config_type.__module__}.Config, "
-                            f"got {type(cfg).__name__}")
+            raise TypeError(f"{type(self).__name__} needs a {self.name}.Config, got {type(cfg).__name__}")
         self.cfg = cfg
-        self.spec: AgentEnv = self.make_env(cfg)
+        self.spec: AgentEnv = self.make_env(cfg, env, env_params)
         self.env, self.env_params, self.venv = self.spec.env, self.spec.env_params, self.spec.venv
         self.replay = Replay(cfg.buffer_size, cfg.num_envs, cfg.prioritized, cfg.priority_alpha)
         # learning needs learning_starts steps and at least n_step rows in the buffer
         self.learn_from = max(cfg.learning_starts, cfg.num_envs * cfg.n_step)
         self.build()
 
-    def make_env(self, cfg) -> AgentEnv:
+    def make_env(self, cfg, env: str | Environment | None = None, env_params: Any = None) -> AgentEnv:
         from jaxrl.agent_env import agent_env
 
-        return agent_env(cfg.env_id, cfg.env_params, cfg.num_envs, cfg.reset_mode, self.continuous_mode,
-                         self.kinds, who=self.name)
+        return agent_env(cfg.env_id if env is None else env, cfg.env_params, cfg.num_envs, cfg.reset_mode,
+                         self.continuous_mode, self.kinds, who=self.name, params=env_params)
 
     # ------------------------------------------------------------------ hooks
     def build(self) -> None:
@@ -238,10 +249,14 @@ class OffPolicyAgent:
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        return ("episode_return", "episode_length", "env_steps", *self.learner_metrics)
+        """Keys of the metrics ``train_chunk`` returns, each ``[n_updates]``."""
+        from jaxrl.onpolicy import with_nonfinite
+
+        return with_nonfinite(("episode_return", "episode_length", "env_steps", *self.learner_metrics))
 
     def hparams(self, hparams: Any = None) -> Any:
-        return resolve_hparams(self.hparams_type, self.cfg, hparams, self.hparam_checks, self.name)
+        """The run's ``HParams`` from the config and ``hparams`` (see :func:`jaxrl.config.resolve_hparams`)."""
+        return resolve_hparams(self.cfg, hparams)
 
     def init(self, key: jax.Array, hparams: Any = None) -> OffPolicyState:
         hparams = self.hparams(hparams)
@@ -338,16 +353,20 @@ class OffPolicyAgent:
     def evaluate(self, key: jax.Array, state: OffPolicyState, num_episodes: int, max_steps: int | None = None):
         """Returns ``[num_episodes]`` of the greedy policy (NaN for episodes unfinished after ``max_steps``)."""
         if max_steps is None:
-            max_steps = default_eval_steps(self.cfg.env_id, self.env_params)
+            max_steps = self.spec.eval_steps()
         return evaluate_policy(self.env, self.env_params, key, lambda o: self.greedy_action(state, o), num_episodes,
                                max_steps)
 
 
+    def make_train(self) -> Callable[..., tuple[OffPolicyState, dict[str, jax.Array]]]:
+        """``train(key, hparams=None) -> (state, metrics)`` over all ``num_updates`` iterations (a plain function)."""
+
+        def train(key: jax.Array, hparams: Any = None):
+            return self.train_chunk(self.init(key, hparams), self.num_updates)
+
+        return train
+
+
 def make_train(agent: OffPolicyAgent):
-    """``train(key, hparams=None) -> (state, metrics)`` running all ``agent.num_updates`` iterations."""
-
-    def train(key: jax.Array, hparams: Any = None):
-        return agent.train_chunk(agent.init(key, hparams), agent.num_updates)
-
-    train.agent = agent
-    return train
+    """``agent.make_train()``: ``train(key, hparams=None) -> (state, metrics)`` over all iterations."""
+    return agent.make_train()

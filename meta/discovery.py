@@ -70,11 +70,9 @@ def final_returns(
     objective sees the same seeds (a paired comparison).
     """
     train = ppo.make_train(cfg, objective)
-    hp = ppo.default_hparams(cfg).replace(objective_params=params)
-    hp = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (seeds, *np.shape(x))), hp)
     keys = jax.random.split(jax.random.key(seed), seeds)
     t0 = time.perf_counter()
-    _, metrics = jax.block_until_ready(jax.jit(jax.vmap(train))(keys, hp))
+    _, metrics = jax.block_until_ready(jax.jit(jax.vmap(train, in_axes=(0, None, None)))(keys, None, params))
     window = max(1, cfg.num_updates // 10)
     r = np.asarray(metrics["episode_return"])[:, -window:]
     return np.nanmean(r, axis=1), time.perf_counter() - t0

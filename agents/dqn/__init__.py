@@ -6,6 +6,6 @@
 """
 
 from jaxrl.agents.dqn.config import Config, HParams
-from jaxrl.agents.dqn.dqn import DQN, Learner, QNetwork, epsilon, make, make_train, td_targets
+from jaxrl.agents.dqn.dqn import DQN, Learner, QNetwork, epsilon, make_train, td_targets
 
-__all__ = ["DQN", "Config", "HParams", "Learner", "QNetwork", "epsilon", "make", "make_train", "td_targets"]
+__all__ = ["DQN", "Config", "HParams", "Learner", "QNetwork", "epsilon", "make_train", "td_targets"]

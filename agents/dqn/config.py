@@ -1,30 +1,24 @@
-"""DQN configuration: static :class:`Config` and traced :class:`HParams`."""
+"""DQN configuration: one :class:`Config` whose fields say static or traced; :class:`HParams` derived from it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-from flax import struct
-
-from jaxrl.exploration import EPSILON_CHECKS
-from jaxrl.offpolicy import COMMON_CHECKS, OffPolicyConfig
-
-
-@struct.dataclass
-class HParams:
-    """Traced DQN hyperparameters (scalars, or ``[S]`` under ``vmap``)."""
-
-    lr: jax.Array
-    gamma: jax.Array
-    max_grad_norm: jax.Array
-    tau: jax.Array  # soft target-update rate (used when target_period == 0)
-    eps_start: jax.Array
-    eps_end: jax.Array
-    exploration_fraction: jax.Array  # fraction of total_timesteps over which epsilon decays linearly
-
-
-CHECKS = {**COMMON_CHECKS, "tau": (lambda x: (x > 0) & (x <= 1), "in (0, 1]"), **EPSILON_CHECKS}
+from jaxrl.config import (
+    GAMMA,
+    GRAD_NORM,
+    LR,
+    RATE,
+    UNIT,
+    activations,
+    hparams_class,
+    layer_sizes,
+    non_negative,
+    positive,
+    static,
+    traced,
+)
+from jaxrl.offpolicy import OffPolicyConfig
 
 
 @dataclass(frozen=True)
@@ -33,29 +27,27 @@ class Config(OffPolicyConfig):
 
     _name = "dqn.Config"
 
-    total_timesteps: int = 200_000
-    num_envs: int = 10
-    batch_size: int = 100
-    buffer_size: int = 50_000
-    learning_starts: int = 5_000
-    gradient_steps: int = 5
+    total_timesteps: int = static(200_000, positive)
+    num_envs: int = static(10, positive)
+    batch_size: int = static(100, positive)
+    buffer_size: int = static(50_000, positive)
+    learning_starts: int = static(5_000, non_negative)
+    gradient_steps: int = static(5, positive)
     anneal_lr: bool = True
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "relu"
+    hidden: tuple[int, ...] = static((64, 64), layer_sizes)
+    activation: str = static("relu", activations())
     double: bool = True  # double DQN: online net picks the next action, target net values it
     dueling: bool = False  # dueling heads: Q = V + A - mean(A)
     huber: bool = False  # Huber instead of squared TD loss
-    target_period: int = 0  # hard target copy every this many learner updates; 0: soft updates with tau
-    # traced
-    lr: float = 1e-3
-    gamma: float = 0.99
-    max_grad_norm: float = 10.0
-    tau: float = 0.02
-    eps_start: float = 1.0
-    eps_end: float = 0.05
-    exploration_fraction: float = 0.5
+    target_period: int = static(0, non_negative)  # hard target copy every this many learner updates; 0: soft (tau)
+    lr: float = traced(1e-3, LR)
+    gamma: float = traced(0.99, GAMMA)
+    max_grad_norm: float = traced(10.0, GRAD_NORM)
+    tau: float = traced(0.02, RATE)  # soft target-update rate (used when target_period == 0)
+    eps_start: float = traced(1.0, UNIT)
+    eps_end: float = traced(0.05, UNIT)
+    exploration_fraction: float = traced(0.5, RATE)  # fraction of total_timesteps over which epsilon decays
 
-    def validate(self) -> None:
-        super().validate()
-        self.check_ints("target_period", minimum=0)
-        self.check_reals(CHECKS)
+
+HParams = hparams_class(Config)
+"""Traced DQN hyperparameters: lr, gamma, max_grad_norm, tau, eps_start, eps_end, exploration_fraction."""

@@ -19,7 +19,7 @@ import optax
 from flax import struct
 
 from jaxrl import offpolicy
-from jaxrl.agents.dqn.config import CHECKS, Config, HParams
+from jaxrl.agents.dqn.config import Config, HParams
 from jaxrl.exploration import epsilon, epsilon_greedy
 from jaxrl.networks import MLP, activation
 from jaxrl.offpolicy import Batch, OffPolicyAgent
@@ -63,8 +63,6 @@ def td_targets(q_next_online: jax.Array, q_next_target: jax.Array, batch: Batch,
 
 class DQN(OffPolicyAgent):
     config_type = Config
-    hparams_type = HParams
-    hparam_checks = CHECKS
     name = "dqn"
     kinds = ("categorical",)
     learner_metrics = ("loss", "q_mean", "grad_norm")
@@ -116,10 +114,10 @@ class DQN(OffPolicyAgent):
         return Learner(params, target_params, opt_state), metrics, jnp.abs(err) + 1e-6
 
 
-def make(cfg: Config) -> DQN:
-    return DQN(cfg)
+def make_train(cfg: Config, *, env: Any = None, env_params: Any = None):
+    """``train(key, hparams=None) -> (state, metrics)``; metrics are ``[num_updates]`` arrays (a plain function).
 
-
-def make_train(cfg: Config):
-    """``train(key, hparams=None) -> (state, metrics)``; metrics are ``[num_updates]`` arrays."""
-    return offpolicy.make_train(DQN(cfg))
+    ``env``: an id or an :class:`jaxrl.Environment` object replacing ``cfg.env_id``; build
+    ``DQN(cfg, env=..., env_params=...)`` and use ``agent.make_train()`` when you also need the agent.
+    """
+    return DQN(cfg, env=env, env_params=env_params).make_train()

@@ -3,13 +3,13 @@
 >>> from jaxrl.agents import ppo
 >>> cfg = ppo.Config(env_id="CartPole-v1", total_timesteps=500_000)
 >>> state, metrics = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
->>> agent = ppo.PPO(cfg); s = agent.init(key); s, m = agent.train_chunk(s, 10)
+>>> agent = ppo.PPO(cfg); s = agent.init(key); s, m = agent.train_chunk(s, 10); agent.evaluate(key, s, 8)
+>>> agent = ppo.PPO(cfg, env=jaxrl.testing.ChainEnv())   # an Environment object, no registration
 """
 
-from jaxrl.agents.ppo.config import Config, HParams, default_hparams
-from jaxrl.agents.ppo.evaluate import evaluate
+from jaxrl.agents.ppo.config import Config, HParams, as_hparams, default_hparams
 from jaxrl.agents.ppo.loss import Batch, PolicyObjective, clipped_objective, ppo_loss
-from jaxrl.agents.ppo.train import METRIC_NAMES, PPO, RunnerState, make, make_train
+from jaxrl.agents.ppo.train import METRIC_NAMES, PPO, RunnerState, make_train
 
 __all__ = [
     "METRIC_NAMES",
@@ -19,10 +19,9 @@ __all__ = [
     "HParams",
     "PolicyObjective",
     "RunnerState",
+    "as_hparams",
     "clipped_objective",
     "default_hparams",
-    "evaluate",
-    "make",
     "make_train",
     "ppo_loss",
 ]

@@ -1,11 +1,12 @@
 """PPO loss with a pluggable policy objective.
 
-A policy objective maps ``(log_ratio [N], advantage [N], progress [], hparams)``
+A policy objective maps ``(log_ratio [N], advantage [N], progress [], hparams, objective_params)``
 to a scalar loss to minimise; ``log_ratio = log pi_new(a|s) - log pi_old(a|s)``,
 ``advantage`` is already normalised (when ``Config.normalize_advantages``) and
-``progress = n / N`` is the fraction of updates done. ``hparams.objective_params``
-carries the parameters of a learned objective (e.g. an LPO drift network), so
-meta-learners swap objectives without touching PPO.
+``progress = n / N`` is the fraction of updates done. ``objective_params`` (the
+runner state's field of that name; ``None`` for closed-form objectives) are the
+parameters of a learned objective (e.g. an LPO drift network), so meta-learners
+swap objectives without touching PPO.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import jax.numpy as jnp
 
 from jaxrl.agents.ppo.config import HParams
 
-PolicyObjective = Callable[[jax.Array, jax.Array, jax.Array, HParams], jax.Array]
+PolicyObjective = Callable[[jax.Array, jax.Array, jax.Array, HParams, Any], jax.Array]
 
 
-def clipped_objective(log_ratio: jax.Array, advantage: jax.Array, progress: jax.Array, hparams: HParams) -> jax.Array:
+def clipped_objective(
+    log_ratio: jax.Array, advantage: jax.Array, progress: jax.Array, hparams: HParams, objective_params: Any = None
+) -> jax.Array:
     """PPO-clip: ``-mean(min(r A, clip(r, 1 - eps, 1 + eps) A))`` with ``r = exp(log_ratio)``."""
-    del progress
+    del progress, objective_params
     ratio = jnp.exp(log_ratio)
     clipped = jnp.clip(ratio, 1.0 - hparams.clip_eps, 1.0 + hparams.clip_eps)
     return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
@@ -49,6 +52,7 @@ def ppo_loss(
     objective: PolicyObjective = clipped_objective,
     normalize_advantages: bool = True,
     clip_value_loss: bool = True,
+    objective_params: Any = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """``total = policy_loss + vf_coef * value_loss - ent_coef * entropy``; returns ``(total, metrics)``.
 
@@ -62,7 +66,7 @@ def ppo_loss(
     adv = batch.advantage
     if normalize_advantages:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    policy_loss = objective(log_ratio, adv, progress, hparams)
+    policy_loss = objective(log_ratio, adv, progress, hparams, objective_params)
 
     err = jnp.square(value - batch.target)
     if clip_value_loss:

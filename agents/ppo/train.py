@@ -1,8 +1,9 @@
-"""PPO as a jit-compiled train function, with chunked training for checkpoints.
+"""PPO on the shared on-policy loop (:class:`jaxrl.onpolicy.OnPolicyAgent`), with chunked training for checkpoints.
 
 >>> cfg = ppo.Config(env_id="CartPole-v1", total_timesteps=500_000)
 >>> state, metrics = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
 >>> state, metrics = jax.jit(jax.vmap(ppo.make_train(cfg)))(jax.random.split(key, 256))
+>>> agent = ppo.PPO(cfg, env=my_env, env_params=p)      # an unregistered Environment object
 
 One update: roll out ``num_steps`` steps of ``num_envs`` environments with the
 current policy, compute GAE (bootstrapping truncated episodes from the value
@@ -11,7 +12,8 @@ of their terminal observation), then ``update_epochs`` passes of
 normalisation statistics live in the :class:`RunnerState` (so checkpoints
 include them): a rollout uses the statistics fixed at its start, the same
 ones normalise its batch for training, and the statistics absorb the batch
-afterwards.
+afterwards. A learned policy objective's parameters live in
+``RunnerState.objective_params`` (``init(key, hparams, objective_params)``).
 """
 
 from __future__ import annotations
@@ -22,29 +24,18 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from jax.flatten_util import ravel_pytree
 
 from jaxrl import running_stats as rs
-from jaxrl.agent_env import agent_env
-from jaxrl.agents.ppo.config import Config, HParams, as_hparams
-from jaxrl.agents.ppo.evaluate import evaluate
+from jaxrl.agents.ppo.config import Config, HParams
 from jaxrl.agents.ppo.loss import Batch, PolicyObjective, clipped_objective, ppo_loss
+from jaxrl.env import Environment
 from jaxrl.networks import ActorCritic
-from jaxrl.optim import adam_step
+from jaxrl.onpolicy import OnPolicyAgent, with_nonfinite
 from jaxrl.returns import gae, successor_values
-from jaxrl.rollout import EnvCarry, Transition, episode_mean, flatten_batch, rollout, scan_updates, sgd_epochs
+from jaxrl.rollout import EnvCarry, Transition, flatten_batch, rollout
 
-METRIC_NAMES = (
-    "episode_return",
-    "episode_length",
-    "env_steps",
-    "total_loss",
-    "policy_loss",
-    "value_loss",
-    "entropy",
-    "approx_kl",
-    "clip_frac",
-)
+LOSS_METRICS = ("total_loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac")
+METRIC_NAMES = with_nonfinite(("episode_return", "episode_length", "env_steps", *LOSS_METRICS))
 
 
 @struct.dataclass
@@ -61,25 +52,38 @@ class RunnerState:
     key: jax.Array  # PRNG key of the next update
     update: jax.Array  # [] int32, updates done
     hparams: HParams  # traced hyperparameters of this run
+    objective_params: Any = None  # parameters of a learned policy objective (meta-learning); None for PPO-clip
 
 
-class PPO:
-    """PPO on ``cfg.env_id``. Methods are pure and jittable; ``vmap`` them over keys/runner states."""
+class PPO(OnPolicyAgent):
+    """PPO on ``cfg.env_id`` (or ``env``, an id or an :class:`Environment` object, with ``env_params``).
 
-    def __init__(self, cfg: Config, policy_objective: PolicyObjective | None = None):
-        if not isinstance(cfg, Config):
-            raise TypeError(f"PPO needs a ppo.Config, got {type(cfg).__name__}")
-        self.cfg = cfg
+    Methods are pure and jittable; ``vmap`` them over keys/runner states.
+    ``policy_objective(log_ratio, advantage, progress, hparams, objective_params)`` replaces PPO-clip.
+    """
+
+    config_type = Config
+    name = "ppo"
+    continuous_mode = "clip"  # the policy samples unbounded Gaussian actions, clipped into the bounds
+    learner_metrics = LOSS_METRICS
+
+    def __init__(
+        self,
+        cfg: Config,
+        policy_objective: PolicyObjective | None = None,
+        *,
+        env: str | Environment | None = None,
+        env_params: Any = None,
+    ):
         self.objective = clipped_objective if policy_objective is None else policy_objective
-        # Box actions are clipped into bounds: the policy samples unbounded Gaussian actions
-        self.spec = agent_env(cfg.env_id, cfg.env_params, cfg.num_envs, cfg.reset_mode, continuous="clip", who="ppo")
-        self.env, self.env_params, self.venv = self.spec.env, self.spec.env_params, self.spec.venv
-        self.obs_dim, self.action_shape = self.spec.obs_dim, self.spec.action_shape
+        super().__init__(cfg, env=env, env_params=env_params)
+
+    def build(self) -> None:
+        cfg, act_space = self.cfg, self.spec.action_space
         self.continuous = self.spec.continuous
-        kind, head, act_space = self.spec.kind, self.spec.head_size, self.spec.action_space
         self.network = ActorCritic(
-            kind=kind,
-            head_size=head,
+            kind=self.spec.kind,
+            head_size=self.spec.head_size,
             actor_hidden=cfg.actor_hidden,
             critic_hidden=cfg.critic_hidden,
             activation=cfg.activation,
@@ -87,10 +91,6 @@ class PPO:
             init_log_std=cfg.init_log_std,
         )
         self.optimizer = optax.scale_by_adam(eps=cfg.adam_eps)
-
-    @property
-    def num_updates(self) -> int:
-        return self.cfg.num_updates
 
     # ------------------------------------------------------------------ pieces
     def normalize(self, stats: rs.RunningMeanStd, obs: jax.Array) -> jax.Array:
@@ -114,68 +114,46 @@ class PPO:
         return action
 
     # ------------------------------------------------------------------ API
-    def init(self, key: jax.Array, hparams: HParams | dict | None = None) -> RunnerState:
-        """Fresh runner state: network, optimiser, environments, statistics."""
-        hparams = as_hparams(self.cfg, hparams)
-        k_net, k_env, k_run = jax.random.split(key, 3)
-        params = self.network.init(k_net, jnp.zeros((1, self.obs_dim), jnp.float32))
-        obs, env_state = self.venv.reset(k_env, self.env_params)
+    def init(self, key: jax.Array, hparams: HParams | dict | None = None, objective_params: Any = None) -> RunnerState:
+        """Fresh runner state: network, optimiser, environments, statistics, the objective's parameters."""
+        state = super().init(key, hparams)
+        return state if objective_params is None else state.replace(objective_params=objective_params)
+
+    def initial_state(self, **fields: Any) -> RunnerState:
         return RunnerState(
-            params=params,
-            opt_state=self.optimizer.init(ravel_pytree(params)[0]),
-            env_state=env_state,
-            obs=obs,
+            **fields,
             obs_stats=rs.init((self.obs_dim,)),
             return_stats=rs.init(()),
             discounted_return=jnp.zeros((self.cfg.num_envs,), jnp.float32),
-            key=k_run,
-            update=jnp.int32(0),
-            hparams=hparams,
         )
 
-    def train_chunk(self, runner_state: RunnerState, n_updates: int) -> tuple[RunnerState, dict[str, jax.Array]]:
-        """Run ``n_updates`` (static) updates; metrics are ``[n_updates]`` arrays.
+    def make_train(self):
+        """``train(key, hparams=None, objective_params=None) -> (runner_state, metrics)`` over all updates."""
 
-        Chunks compose exactly: ``train_chunk(train_chunk(s, a)[0], b)`` equals
-        ``train_chunk(s, a + b)``. The learning-rate schedule follows
-        ``runner_state.update / num_updates`` (annealing stops at zero).
-        """
-        return scan_updates(self.update_step, runner_state, n_updates)
+        def train(key: jax.Array, hparams: HParams | dict | None = None, objective_params: Any = None):
+            return self.train_chunk(self.init(key, hparams, objective_params), self.num_updates)
 
-    def update_step(self, state: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
-        """One PPO update (rollout, advantages, epochs of minibatch SGD)."""
-        cfg, hp = self.cfg, state.hparams
-        k_roll, k_train, k_next = jax.random.split(state.key, 3)
-        carry, traj = self.collect(k_roll, state)
+        return train
+
+    def prepare(self, key: jax.Array, state: RunnerState):
+        """Rollout, reward scaling, GAE and the normalised ``[T*B]`` :class:`Batch`; updates the statistics."""
+        cfg = self.cfg
+        carry, traj = self.collect(key, state)
         log_prob, values = traj.extras  # [T, B] each
         rewards, disc_ret, ret_stats = self._scale_rewards(state, traj.reward, traj.terminated | traj.truncated)
-        adv, targets = self.advantages(state.params, state.obs_stats, hp, traj, rewards, carry.obs)
-
+        adv, targets = self.advantages(state.params, state.obs_stats, state.hparams, traj, rewards, carry.obs)
         obs_n = self.normalize(state.obs_stats, traj.obs)  # [T, B, obs_dim]: the statistics the rollout used
         batch = flatten_batch(Batch(obs_n, self._flat_action(traj.action), log_prob, values, adv, targets))
-        progress = state.update.astype(jnp.float32) / self.num_updates
-        params, opt_state, losses = self._sgd(k_train, state.params, state.opt_state, batch, hp, progress)
-
         obs_stats = rs.update(state.obs_stats, traj.obs) if cfg.normalize_obs else state.obs_stats
-        info = traj.info
-        metrics = {
-            "episode_return": episode_mean(info["episode_return"], info["returned_episode"]),
-            "episode_length": episode_mean(info["episode_length"].astype(jnp.float32), info["returned_episode"]),
-            "env_steps": (state.update + 1) * cfg.batch_size,
-            **losses,
-        }
-        new_state = state.replace(
-            params=params,
-            opt_state=opt_state,
-            env_state=carry.state,
-            obs=carry.obs,
-            obs_stats=obs_stats,
-            return_stats=ret_stats,
-            discounted_return=disc_ret,
-            key=k_next,
-            update=state.update + 1,
-        )
-        return new_state, metrics
+        own = {"obs_stats": obs_stats, "return_stats": ret_stats, "discounted_return": disc_ret}
+        return carry, traj, batch, {}, own
+
+    def loss(self, params: Any, batch: Batch, state: RunnerState, progress: jax.Array):
+        cfg = self.cfg
+        return ppo_loss(
+            params, self.network.apply, batch, state.hparams, progress, self.objective,
+            cfg.normalize_advantages, cfg.clip_value_loss, state.objective_params,
+        )  # fmt: skip
 
     def collect(self, key: jax.Array, state: RunnerState) -> tuple[EnvCarry, Transition]:
         """``num_steps`` steps of the current policy; ``extras = (log_prob, value)``, each ``[T, B]``.
@@ -228,53 +206,22 @@ class PPO:
         stats = rs.update(state.return_stats, rets)
         return rewards / jnp.sqrt(stats.var + 1e-8), disc_ret, stats
 
-    def _sgd(self, key, params, opt_state, batch: Batch, hp: HParams, progress: jax.Array):
-        """``update_epochs`` passes of ``num_minibatches`` Adam steps; returns mean loss metrics.
-
-        The optimiser works on the parameters raveled into one vector (one
-        fused Adam update instead of one per layer); ``params`` stay a pytree
-        outside this function.
-        """
-        cfg = self.cfg
-        lr = hp.lr * jnp.maximum(1.0 - progress, 0.0) if cfg.anneal_lr else hp.lr
-        flat, unravel = ravel_pytree(params)
-
-        def loss_fn(f, mb):
-            return ppo_loss(
-                unravel(f), self.network.apply, mb, hp, progress, self.objective,
-                cfg.normalize_advantages, cfg.clip_value_loss,
-            )
-
-        def sgd_step(carry, mb):
-            f, o = carry
-            g, m = jax.grad(loss_fn, has_aux=True)(f, mb)
-            f, o, _ = adam_step(self.optimizer, f, g, o, lr, hp.max_grad_norm)
-            return (f, o), m
-
-        carry = (flat, opt_state)
-        (flat, opt_state), m = sgd_epochs(key, carry, batch, cfg.update_epochs, cfg.num_minibatches, sgd_step)
-        return unravel(flat), opt_state, m
-
     def greedy_action(self, runner_state: RunnerState, obs: jax.Array) -> jax.Array:
         """Deterministic env actions ``[B, ...]`` (the policy's mode) for raw observations ``[B, obs_dim]``."""
         pi = self.policy(runner_state.params, self.normalize(runner_state.obs_stats, obs))
         return self._env_action(pi.mode())
 
-    def evaluate(self, key: jax.Array, runner_state: RunnerState, num_episodes: int, max_steps: int | None = None):
-        """Returns ``[num_episodes]`` of the deterministic policy (see :func:`jaxrl.agents.ppo.evaluate.evaluate`)."""
-        return evaluate(self, key, runner_state, num_episodes, max_steps)
 
+def make_train(
+    cfg: Config,
+    policy_objective: PolicyObjective | None = None,
+    *,
+    env: str | Environment | None = None,
+    env_params: Any = None,
+):
+    """``train(key, hparams=None, objective_params=None) -> (runner_state, metrics)`` running all updates.
 
-def make(cfg: Config, policy_objective: PolicyObjective | None = None) -> PPO:
-    return PPO(cfg, policy_objective)
-
-
-def make_train(cfg: Config, policy_objective: PolicyObjective | None = None):
-    """``train(key, hparams=None) -> (runner_state, metrics)`` running all ``cfg.num_updates`` updates."""
-    agent = PPO(cfg, policy_objective)
-
-    def train(key: jax.Array, hparams: HParams | dict | None = None):
-        return agent.train_chunk(agent.init(key, hparams), agent.num_updates)
-
-    train.agent = agent
-    return train
+    A plain function; the agent it runs is ``PPO(cfg, policy_objective, env=env, env_params=env_params)``
+    (build that when you also need ``evaluate`` or ``greedy_action``, and use ``agent.make_train()``).
+    """
+    return PPO(cfg, policy_objective, env=env, env_params=env_params).make_train()

@@ -1,45 +1,35 @@
-"""PQN configuration: static :class:`Config` and traced :class:`HParams`.
+"""PQN configuration: one :class:`Config` whose fields say static or traced; :class:`HParams` derived from it.
 
-``Config`` fixes everything that shapes the compiled program (counts, sizes,
-switches); ``HParams`` holds the numbers that may be traced, so
-``jax.vmap(train)(keys, hparams)`` sweeps learning rates, ``gamma``,
-``td_lambda``, gradient clipping and the exploration schedule in one program.
+Static fields fix everything that shapes the compiled program (counts, sizes,
+switches); traced fields are the defaults of :class:`HParams`, which
+``jax.vmap(train)(keys, hparams)`` sweeps in one program (learning rate,
+``gamma``, ``td_lambda``, gradient clipping, the exploration schedule).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import jax
-from flax import struct
-
-from jaxrl.config import COMMON_CHECKS, ConfigBase, OnPolicySizes, check_batches, resolve_hparams
-from jaxrl.exploration import EPSILON_CHECKS
-
-
-@struct.dataclass
-class HParams:
-    """Traced PQN hyperparameters (each a scalar array, or ``[S]`` under ``vmap``)."""
-
-    lr: jax.Array
-    gamma: jax.Array
-    td_lambda: jax.Array  # lambda of the Q(lambda) returns
-    max_grad_norm: jax.Array
-    eps_start: jax.Array
-    eps_end: jax.Array
-    exploration_fraction: jax.Array  # fraction of the updates over which epsilon decays linearly
-
-
-HPARAM_NAMES = tuple(f.name for f in dataclasses.fields(HParams))
-
-CHECKS = {
-    **COMMON_CHECKS,
-    "td_lambda": (lambda x: (x >= 0) & (x <= 1), "in [0, 1]"),
-    **EPSILON_CHECKS,
-}
+from jaxrl.config import (
+    GAMMA,
+    GRAD_NORM,
+    LR,
+    RATE,
+    UNIT,
+    ConfigBase,
+    OnPolicySizes,
+    activations,
+    check_batches,
+    hparams_class,
+    layer_sizes,
+    positive,
+    reset_modes,
+    resolve_hparams,
+    static,
+    traced,
+)
 
 
 @dataclass(frozen=True)
@@ -47,47 +37,41 @@ class Config(ConfigBase, OnPolicySizes):
     """PQN settings; defaults are rejax's CartPole ones (2**19 steps, 16 envs x 128 steps)."""
 
     _name = "pqn.Config"
-    _tuple_fields = ("hidden",)
 
     env_id: str = "CartPole-v1"
-    env_params: Mapping[str, Any] = field(default_factory=dict)  # overrides of the env's default params
-    total_timesteps: int = 524_288
-    num_envs: int = 16
-    num_steps: int = 128
-    update_epochs: int = 5
-    num_minibatches: int = 16
-    # traced (defaults for HParams)
-    lr: float = 3e-4
-    gamma: float = 0.99
-    td_lambda: float = 0.9
-    max_grad_norm: float = 10.0
-    eps_start: float = 1.0
-    eps_end: float = 0.05
-    exploration_fraction: float = 0.5
-    # static switches and sizes
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "relu"
+    env_params: Mapping[str, Any] = static(factory=dict)  # overrides of the env's default params
+    total_timesteps: int = static(524_288, positive)
+    num_envs: int = static(16, positive)
+    num_steps: int = static(128, positive)
+    update_epochs: int = static(5, positive)
+    num_minibatches: int = static(16, positive)
+    lr: float = traced(3e-4, LR)
+    gamma: float = traced(0.99, GAMMA)
+    td_lambda: float = traced(0.9, UNIT)  # lambda of the Q(lambda) returns
+    max_grad_norm: float = traced(10.0, GRAD_NORM)
+    eps_start: float = traced(1.0, UNIT)
+    eps_end: float = traced(0.05, UNIT)
+    exploration_fraction: float = traced(0.5, RATE)  # fraction of the updates over which epsilon decays linearly
+    hidden: tuple[int, ...] = static((64, 64), layer_sizes)
+    activation: str = static("relu", activations())
     layer_norm: bool = True  # LayerNorm after every hidden Dense layer (PQN's stabiliser; off only for ablations)
     anneal_lr: bool = False  # linear decay of lr to 0 over the run
-    reset_mode: str | None = None  # VecEnv reset mode (None: its default)
+    reset_mode: str | None = static(None, reset_modes)  # VecEnv reset mode (None: its default)
 
-    # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        self.check_ints("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches")
         check_batches(self)
-        self.check_hidden("hidden")
         self.check_common()
-        default_hparams(self)  # range checks of the traced defaults
+
+
+HParams = hparams_class(Config)
+"""Traced PQN hyperparameters: lr, gamma, td_lambda, max_grad_norm, eps_start, eps_end, exploration_fraction."""
 
 
 def as_hparams(cfg: Config, hparams: HParams | Mapping[str, Any] | None = None) -> HParams:
-    """``HParams`` from the config's values updated by ``hparams`` (None, ``HParams`` or a dict of overrides).
-
-    Values become float32 arrays; concrete out-of-range values raise ``ValueError`` (traced ones are not checked).
-    """
-    return resolve_hparams(HParams, cfg, hparams, CHECKS, "pqn")
+    """``HParams`` from the config's values updated by ``hparams`` (None, ``HParams`` or a dict of overrides)."""
+    return resolve_hparams(cfg, hparams)
 
 
 def default_hparams(cfg: Config) -> HParams:
     """Scalar ``HParams`` from the config's values."""
-    return as_hparams(cfg, None)
+    return resolve_hparams(cfg, None)

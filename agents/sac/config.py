@@ -1,38 +1,26 @@
-"""SAC configuration: static :class:`Config` and traced :class:`HParams`."""
+"""SAC configuration: one :class:`Config` whose fields say static or traced; :class:`HParams` derived from it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-import numpy as np
-from flax import struct
-
-from jaxrl.offpolicy import COMMON_CHECKS, OffPolicyConfig
-
-
-@struct.dataclass
-class HParams:
-    """Traced SAC hyperparameters (scalars, or ``[S]`` under ``vmap``)."""
-
-    lr: jax.Array  # actor and critic learning rate
-    gamma: jax.Array
-    max_grad_norm: jax.Array  # global-norm clip, per network
-    tau: jax.Array  # soft target-update rate of the critics
-    alpha_lr: jax.Array  # temperature learning rate
-    init_alpha: jax.Array  # initial temperature (the fixed one when autotune=False)
-    target_entropy_scale: jax.Array  # continuous: target entropy = -scale * action_dim
-    target_entropy_ratio: jax.Array  # discrete: target entropy = ratio * log(num_actions)
-
-
-CHECKS = {
-    **COMMON_CHECKS,
-    "tau": (lambda x: (x > 0) & (x <= 1), "in (0, 1]"),
-    "alpha_lr": (lambda x: x > 0, "> 0"),
-    "init_alpha": (lambda x: x > 0, "> 0"),
-    "target_entropy_scale": (lambda x: np.isfinite(x), "a real number"),
-    "target_entropy_ratio": (lambda x: (x > 0) & (x <= 1), "in (0, 1]"),
-}
+from jaxrl.config import (
+    GAMMA,
+    GRAD_NORM,
+    LR,
+    RATE,
+    activations,
+    gt,
+    hparams_class,
+    in_range,
+    layer_sizes,
+    non_negative,
+    positive,
+    static,
+    traced,
+)
+from jaxrl.errors import UserError
+from jaxrl.offpolicy import OffPolicyConfig
 
 
 @dataclass(frozen=True)
@@ -48,34 +36,32 @@ class Config(OffPolicyConfig):
     _name = "sac.Config"
 
     env_id: str = "Pendulum-v1"
-    total_timesteps: int = 30_000
-    num_envs: int = 1
-    num_steps: int = 1
-    gradient_steps: int = 1
-    batch_size: int = 256
-    buffer_size: int = 100_000
-    learning_starts: int = 1_000
-    hidden: tuple[int, ...] = (64, 64)  # actor and each critic
-    activation: str = "relu"
+    total_timesteps: int = static(30_000, positive)
+    num_envs: int = static(1, positive)
+    num_steps: int = static(1, positive)
+    gradient_steps: int = static(1, positive)
+    batch_size: int = static(256, positive)
+    buffer_size: int = static(100_000, positive)
+    learning_starts: int = static(1_000, non_negative)
+    hidden: tuple[int, ...] = static((64, 64), layer_sizes)  # actor and each critic
+    activation: str = static("relu", activations())
     autotune: bool = True  # learn the temperature; False: alpha stays init_alpha
     log_std_min: float = -5.0  # clip of the actor's state-dependent log-std
     log_std_max: float = 2.0
-    # traced
-    lr: float = 1e-3
-    gamma: float = 0.99
-    max_grad_norm: float = 100.0
-    tau: float = 0.005
-    alpha_lr: float = 1e-3
-    init_alpha: float = 1.0
-    target_entropy_scale: float = 1.0
-    target_entropy_ratio: float = 0.7
+    lr: float = traced(1e-3, LR)  # actor and critic learning rate
+    gamma: float = traced(0.99, GAMMA)
+    max_grad_norm: float = traced(100.0, GRAD_NORM)  # global-norm clip, per network
+    tau: float = traced(0.005, RATE)  # soft target-update rate of the critics
+    alpha_lr: float = traced(1e-3, gt(0))  # temperature learning rate
+    init_alpha: float = traced(1.0, gt(0))  # initial temperature (the fixed one when autotune=False)
+    target_entropy_scale: float = traced(1.0)  # continuous: target entropy = -scale * action_dim
+    target_entropy_ratio: float = traced(0.7, in_range(0, 1, lo_open=True))  # discrete: ratio * log(num_actions)
 
     def validate(self) -> None:
         super().validate()
-        if not isinstance(self.autotune, bool):
-            raise ValueError(f"sac.Config.autotune must be a bool, got {self.autotune!r}")
-        self.check_reals(CHECKS)
-        real = (lambda x: True, "a real number")
-        self.check_reals({"log_std_min": real, "log_std_max": real})
         if not self.log_std_min < self.log_std_max:
-            raise ValueError(f"sac.Config needs log_std_min < log_std_max, got {self.log_std_min}, {self.log_std_max}")
+            raise UserError(f"sac.Config needs log_std_min < log_std_max, got {self.log_std_min}, {self.log_std_max}")
+
+
+HParams = hparams_class(Config)
+"""Traced SAC hyperparameters: lr, gamma, max_grad_norm, tau, alpha_lr, init_alpha, target_entropy_scale/_ratio."""

@@ -34,7 +34,7 @@ import optax
 from flax import struct
 
 from jaxrl import offpolicy
-from jaxrl.agents.sac.config import CHECKS, Config, HParams
+from jaxrl.agents.sac.config import Config, HParams
 from jaxrl.networks import MLP, Categorical
 from jaxrl.offpolicy import Batch, OffPolicyAgent
 from jaxrl.offpolicy_nets import GaussianActor, TanhGaussian, TwinCritic, critic_q
@@ -91,8 +91,6 @@ class SAC(OffPolicyAgent):
     """SAC on ``Box`` action spaces (``kind == "gaussian"``), discrete SAC on ``Discrete`` ones."""
 
     config_type = Config
-    hparams_type = HParams
-    hparam_checks = CHECKS
     name = "sac"
     kinds = ("categorical", "gaussian")
     continuous_mode = "rescale"
@@ -224,10 +222,10 @@ class SAC(OffPolicyAgent):
         return new, metrics, jnp.mean(jnp.abs(err), axis=0) + 1e-6
 
 
-def make(cfg: Config) -> SAC:
-    return SAC(cfg)
+def make_train(cfg: Config, *, env: Any = None, env_params: Any = None):
+    """``train(key, hparams=None) -> (state, metrics)``; metrics are ``[num_updates]`` arrays (a plain function).
 
-
-def make_train(cfg: Config):
-    """``train(key, hparams=None) -> (state, metrics)``; metrics are ``[num_updates]`` arrays."""
-    return offpolicy.make_train(SAC(cfg))
+    ``env``: an id or an :class:`jaxrl.Environment` object replacing ``cfg.env_id``; build
+    ``SAC(cfg, env=..., env_params=...)`` and use ``agent.make_train()`` when you also need the agent.
+    """
+    return SAC(cfg, env=env, env_params=env_params).make_train()

@@ -6,6 +6,6 @@
 """
 
 from jaxrl.agents.td3.config import Config, HParams
-from jaxrl.agents.td3.td3 import TD3, Learner, make, make_train, smoothed_action, td3_target
+from jaxrl.agents.td3.td3 import TD3, Learner, make_train, smoothed_action, td3_target
 
-__all__ = ["TD3", "Config", "HParams", "Learner", "make", "make_train", "smoothed_action", "td3_target"]
+__all__ = ["TD3", "Config", "HParams", "Learner", "make_train", "smoothed_action", "td3_target"]

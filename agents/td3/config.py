@@ -1,35 +1,24 @@
-"""TD3 configuration: static :class:`Config` and traced :class:`HParams`."""
+"""TD3 configuration: one :class:`Config` whose fields say static or traced; :class:`HParams` derived from it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-from flax import struct
-
-from jaxrl.offpolicy import COMMON_CHECKS, OffPolicyConfig
-
-
-@struct.dataclass
-class HParams:
-    """Traced TD3 hyperparameters (scalars, or ``[S]`` under ``vmap``)."""
-
-    lr: jax.Array  # actor and critic learning rate
-    gamma: jax.Array
-    max_grad_norm: jax.Array  # global-norm clip, per network
-    tau: jax.Array  # soft target-update rate (actor and critics), applied every policy_delay updates
-    policy_noise: jax.Array  # std of the target-policy smoothing noise (actions in [-1, 1])
-    noise_clip: jax.Array  # the smoothing noise is clipped to [-noise_clip, noise_clip]
-    exploration_noise: jax.Array  # std of the Gaussian noise added to the actor's actions when acting
-
-
-CHECKS = {
-    **COMMON_CHECKS,
-    "tau": (lambda x: (x > 0) & (x <= 1), "in (0, 1]"),
-    "policy_noise": (lambda x: x >= 0, ">= 0"),
-    "noise_clip": (lambda x: x >= 0, ">= 0"),
-    "exploration_noise": (lambda x: x >= 0, ">= 0"),
-}
+from jaxrl.config import (
+    GAMMA,
+    GRAD_NORM,
+    LR,
+    RATE,
+    activations,
+    ge,
+    hparams_class,
+    layer_sizes,
+    non_negative,
+    positive,
+    static,
+    traced,
+)
+from jaxrl.offpolicy import OffPolicyConfig
 
 
 @dataclass(frozen=True)
@@ -43,26 +32,24 @@ class Config(OffPolicyConfig):
     _name = "td3.Config"
 
     env_id: str = "Pendulum-v1"
-    total_timesteps: int = 30_000
-    num_envs: int = 1
-    num_steps: int = 1
-    gradient_steps: int = 1
-    batch_size: int = 256
-    buffer_size: int = 100_000
-    learning_starts: int = 1_000
-    hidden: tuple[int, ...] = (64, 64)  # actor and each critic
-    activation: str = "relu"
-    policy_delay: int = 2  # actor and target updates every this many learner updates
-    # traced
-    lr: float = 1e-3
-    gamma: float = 0.99
-    max_grad_norm: float = 100.0
-    tau: float = 0.005
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    exploration_noise: float = 0.1
+    total_timesteps: int = static(30_000, positive)
+    num_envs: int = static(1, positive)
+    num_steps: int = static(1, positive)
+    gradient_steps: int = static(1, positive)
+    batch_size: int = static(256, positive)
+    buffer_size: int = static(100_000, positive)
+    learning_starts: int = static(1_000, non_negative)
+    hidden: tuple[int, ...] = static((64, 64), layer_sizes)  # actor and each critic
+    activation: str = static("relu", activations())
+    policy_delay: int = static(2, positive)  # actor and target updates every this many learner updates
+    lr: float = traced(1e-3, LR)  # actor and critic learning rate
+    gamma: float = traced(0.99, GAMMA)
+    max_grad_norm: float = traced(100.0, GRAD_NORM)  # global-norm clip, per network
+    tau: float = traced(0.005, RATE)  # soft target-update rate (actor and critics), every policy_delay updates
+    policy_noise: float = traced(0.2, ge(0))  # std of the target-policy smoothing noise (actions in [-1, 1])
+    noise_clip: float = traced(0.5, ge(0))  # the smoothing noise is clipped to [-noise_clip, noise_clip]
+    exploration_noise: float = traced(0.1, ge(0))  # std of the Gaussian noise added to the actor's actions
 
-    def validate(self) -> None:
-        super().validate()
-        self.check_ints("policy_delay")
-        self.check_reals(CHECKS)
+
+HParams = hparams_class(Config)
+"""Traced TD3 hyperparameters: lr, gamma, max_grad_norm, tau, policy_noise, noise_clip, exploration_noise."""

@@ -29,7 +29,7 @@ import optax
 from flax import struct
 
 from jaxrl import offpolicy
-from jaxrl.agents.td3.config import CHECKS, Config, HParams
+from jaxrl.agents.td3.config import Config, HParams
 from jaxrl.offpolicy import Batch, OffPolicyAgent
 from jaxrl.offpolicy_nets import DeterministicActor, TwinCritic, critic_q
 
@@ -64,8 +64,6 @@ class TD3(OffPolicyAgent):
     """TD3 on ``Box`` action spaces."""
 
     config_type = Config
-    hparams_type = HParams
-    hparam_checks = CHECKS
     name = "td3"
     kinds = ("gaussian",)
     continuous_mode = "rescale"
@@ -159,10 +157,10 @@ class TD3(OffPolicyAgent):
         return new, metrics, jnp.mean(jnp.abs(err), axis=0) + 1e-6
 
 
-def make(cfg: Config) -> TD3:
-    return TD3(cfg)
+def make_train(cfg: Config, *, env: Any = None, env_params: Any = None):
+    """``train(key, hparams=None) -> (state, metrics)``; metrics are ``[num_updates]`` arrays (a plain function).
 
-
-def make_train(cfg: Config):
-    """``train(key, hparams=None) -> (state, metrics)``; metrics are ``[num_updates]`` arrays."""
-    return offpolicy.make_train(TD3(cfg))
+    ``env``: an id or an :class:`jaxrl.Environment` object replacing ``cfg.env_id``; build
+    ``TD3(cfg, env=..., env_params=...)`` and use ``agent.make_train()`` when you also need the agent.
+    """
+    return TD3(cfg, env=env, env_params=env_params).make_train()

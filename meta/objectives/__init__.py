@@ -1,7 +1,7 @@
 """Policy objectives in mirror-learning form, all plugging into PPO's objective slot.
 
 Every objective here is a callable ``objective(log_ratio [N], advantage [N],
-progress [], hparams) -> loss []`` (see :data:`jaxrl.agents.ppo.PolicyObjective`)
+progress [], hparams, objective_params) -> loss []`` (see :data:`jaxrl.agents.ppo.PolicyObjective`)
 of the form ``L = -mean(r A - drift(r, A, n/N))`` with ``r = exp(log_ratio)``,
 ``drift >= 0`` everywhere, and ``drift = 0``, ``d drift / d r = 0`` at ``r = 1``:
 
@@ -11,14 +11,13 @@ of the form ``L = -mean(r A - drift(r, A, n/N))`` with ``r = exp(log_ratio)``,
   ``Dense(128) -> tanh -> Dense(1)`` network on 8 features ("PPO init": zero parameters = PPO);
 * :class:`TALPO` -- temporally-aware LPO: 16 features ``[x, (n/N) x]``.
 
-Learned parameters are a pytree (``{"w1": [F, H], "w2": [H, 1]}``) carried in
-``ppo.HParams.objective_params``, so ``jax.vmap(train)(keys, hparams)`` trains a whole
-population of objectives in one program::
+Learned parameters are a pytree (``{"w1": [F, H], "w2": [H, 1]}``) carried in PPO's
+``RunnerState.objective_params``, so ``jax.vmap(train, (0, None, 0))(keys, None, params)`` trains
+a whole population of objectives in one program::
 
     obj = make_objective("ta_lpo", num_updates=cfg.num_updates)
     train = ppo.make_train(cfg, obj)
-    hp = ppo.default_hparams(cfg).replace(objective_params=obj.init_params())
-    state, metrics = jax.jit(train)(key, hp)
+    state, metrics = jax.jit(train)(key, None, obj.init_params())
 """
 
 from jaxrl.meta.objectives.core import (

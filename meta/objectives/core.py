@@ -81,12 +81,12 @@ class MirrorObjective:
     """Base: ``loss = -mean(r A - drift(r, A, n/N))``; subclasses define :meth:`drift`.
 
     Instances are hashable frozen dataclasses (usable as static jit arguments) and are
-    called by PPO as ``objective(log_ratio, advantage, progress, hparams)``; learned
-    parameters come from ``hparams.objective_params``.
+    called by PPO as ``objective(log_ratio, advantage, progress, hparams, objective_params)``;
+    learned parameters are PPO's ``RunnerState.objective_params`` (``train(key, hparams, params)``).
     """
 
     name: ClassVar[str] = "mirror"
-    learned: ClassVar[bool] = False  # True when the drift has parameters (hparams.objective_params)
+    learned: ClassVar[bool] = False  # True when the drift has parameters (objective_params)
     temporal: ClassVar[bool] = False  # True when the drift depends on n/N
 
     def drift(
@@ -104,10 +104,18 @@ class MirrorObjective:
         """Parameter pytree (``None`` for closed-form objectives)."""
         return None
 
-    def __call__(self, log_ratio: jax.Array, advantage: jax.Array, progress: jax.Array, hparams: Any) -> jax.Array:
-        params = getattr(hparams, "objective_params", None)
+    def __call__(
+        self,
+        log_ratio: jax.Array,
+        advantage: jax.Array,
+        progress: jax.Array,
+        hparams: Any,
+        objective_params: Any = None,
+    ) -> jax.Array:
+        params = objective_params
         if self.learned and params is None:
-            raise ValueError(f"{self.name} needs hparams.objective_params (e.g. objective.init_params())")
+            raise ValueError(f"{self.name} needs objective_params: train(key, hparams, objective.init_params()) "
+                             f"or agent.init(key, hparams, objective_params)")
         clip_eps = getattr(hparams, "clip_eps", 0.2)
         ratio = jnp.exp(log_ratio)
         d = self.drift(params, log_ratio, advantage, self.fraction(progress), clip_eps)

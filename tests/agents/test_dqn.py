@@ -170,12 +170,12 @@ def test_actor_lag_acts_with_params_k_updates_old():
 def cartpole():
     """Three runs in one program: two seeds, and seed 0 again with a near-zero learning rate."""
     cfg = dqn.Config(total_timesteps=40_000, learning_starts=2_000, gradient_steps=2, anneal_lr=False)
-    train = dqn.make_train(cfg)
-    hp = jax.tree.map(lambda x: jnp.stack([x, x, x]), train.agent.hparams())
+    agent = dqn.DQN(cfg)
+    hp = jax.tree.map(lambda x: jnp.stack([x, x, x]), agent.hparams())
     hp = hp.replace(lr=jnp.array([1e-3, 1e-3, 1e-9]))
     keys = jax.random.split(jax.random.key(0), 2)
-    states, m = jax.jit(jax.vmap(train))(jnp.concatenate([keys, keys[:1]]), hp)
-    return train.agent, states, jax.device_get(m)
+    states, m = jax.jit(jax.vmap(agent.make_train()))(jnp.concatenate([keys, keys[:1]]), hp)
+    return agent, states, jax.device_get(m)
 
 
 def test_cartpole_improves_quickly_and_lr_is_traced(cartpole):
@@ -196,8 +196,8 @@ def test_evaluate_greedy_vmapped(cartpole):
 @pytest.mark.slow
 def test_dqn_solves_cartpole():
     cfg = dqn.Config()  # 200k steps
-    train = dqn.make_train(cfg)
-    states, _ = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 4))
-    ev = jax.jit(jax.vmap(lambda k, s: train.agent.evaluate(k, s, 10)))(jax.random.split(jax.random.key(1), 4), states)
+    agent = dqn.DQN(cfg)
+    states, _ = jax.jit(jax.vmap(agent.make_train()))(jax.random.split(jax.random.key(0), 4))
+    ev = jax.jit(jax.vmap(lambda k, s: agent.evaluate(k, s, 10)))(jax.random.split(jax.random.key(1), 4), states)
     per_seed = np.asarray(ev).mean(axis=1)
     assert np.sum(per_seed >= 475) >= 3, per_seed

@@ -28,16 +28,20 @@ from jaxrl.testing import assert_trees_equal
         (dict(num_envs=0), "num_envs must be a positive integer"),
         (dict(num_steps=-1), "num_steps must be a positive integer"),
         (dict(update_epochs=0), "update_epochs"),
-        (dict(num_minibatches=2.0), "num_minibatches must be a positive integer"),
+        (dict(num_minibatches=2.0), "num_minibatches must be an integer, got 2.0"),
         (dict(num_envs=3, num_steps=5, num_minibatches=4), "15 is not divisible by num_minibatches=4"),
         (dict(total_timesteps=100), "smaller than one batch"),
         (dict(env_id="CartPole-v2"), "unknown environment id 'CartPole-v2'.*CartPole-v1"),
-        (dict(env_params={"not_a_param": 1}), "unknown parameter"),
         (dict(activation="sigmoidal"), "activation"),
-        (dict(actor_hidden=(64, 0)), "hidden sizes"),
+        (dict(actor_hidden=(64, 0)), "actor_hidden must be a non-empty tuple of positive layer sizes"),
+        (dict(critic_hidden=[64, 32.5]), "critic_hidden must be a list or tuple of int"),
+        (dict(lr="1e-3"), r"ppo.Config.lr must be a finite real number, got '1e-3' \(str\)"),
+        (dict(num_envs=True), "num_envs must be an integer"),
+        (dict(normalize_obs=1), "normalize_obs must be a bool"),
+        (dict(env_params=[1]), "env_params must be a mapping"),
         (dict(lr=-1e-3), "lr must be > 0"),
         (dict(gamma=1.5), "gamma must be in"),
-        (dict(clip_eps=float("nan")), "clip_eps"),
+        (dict(clip_eps=float("nan")), "clip_eps must be a finite real number"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, match):
@@ -113,11 +117,11 @@ def test_loss_normalised_advantages_and_custom_objective():
     assert float(m["policy_loss"]) == pytest.approx(-0.2, abs=1e-6)
     seen = {}
 
-    def objective(log_ratio, adv, progress, hparams):
+    def objective(log_ratio, adv, progress, hparams, objective_params):
         seen.update(log_ratio=log_ratio, adv=adv, progress=progress)
-        return -jnp.mean(jnp.exp(log_ratio) * adv) * hparams.objective_params
+        return -jnp.mean(jnp.exp(log_ratio) * adv) * objective_params
 
-    _, m = ppo.ppo_loss(params, _apply, batch, hp.replace(objective_params=2.0), jnp.float32(0.25), objective)
+    _, m = ppo.ppo_loss(params, _apply, batch, hp, jnp.float32(0.25), objective, objective_params=2.0)
     np.testing.assert_allclose(seen["log_ratio"], np.log([1.25, 0.5]), rtol=1e-6)
     np.testing.assert_allclose(seen["adv"], [1.0, -1.0], rtol=1e-6)
     assert float(seen["progress"]) == 0.25

@@ -85,8 +85,8 @@ def _perturbed(tree, key, scale=0.1):
         (dict(lr=float("nan")), "lr must be"),
         (dict(gamma=1.1), "gamma must be in"),
         (dict(log_std_min=2.0, log_std_max=-5.0), "log_std_min < log_std_max"),
-        (dict(hidden=()), "hidden needs at least one layer"),
-        (dict(hidden=(32, 0)), "all sizes positive"),
+        (dict(hidden=()), "hidden must be a non-empty tuple of positive layer sizes"),
+        (dict(hidden=(32, 0)), "non-empty tuple of positive layer sizes"),
         (dict(autotune="yes"), "autotune must be a bool"),
         (dict(batch_size=0), "batch_size must be a positive integer"),
         (dict(learning_starts=-1), "learning_starts must be a non-negative integer"),
@@ -107,7 +107,7 @@ def test_hparams_defaults_and_checks(cont):
         agent.hparams({"learning_rate": 1e-3})
     with pytest.raises(ValueError, match="init_alpha must be > 0"):
         agent.hparams({"init_alpha": 0.0})
-    with pytest.raises(TypeError, match="needs a jaxrl.agents.sac.config.Config"):
+    with pytest.raises(TypeError, match="needs a sac.Config"):
         sac.SAC(object())
 
 
@@ -345,7 +345,8 @@ def test_vmap_over_seeds_and_learning_rates_and_quick_learning():
         batch_size=128,
         buffer_size=5_000,
     )
-    train_fn = sac.make_train(cfg)
+    agent = sac.SAC(cfg)
+    train_fn = agent.make_train()
     k0, k1 = jax.random.split(jax.random.key(0))
     state, metrics = jax.jit(jax.vmap(train_fn))(jnp.stack([k0, k0, k1]), {"lr": jnp.array([1e-3, 1e-5, 1e-3])})
     n = cfg.num_updates
@@ -364,7 +365,7 @@ def test_vmap_over_seeds_and_learning_rates_and_quick_learning():
     np.testing.assert_array_equal(obs[0, : cfg.learning_starts], obs[1, : cfg.learning_starts])
     assert not np.array_equal(obs[0, : cfg.learning_starts], obs[2, : cfg.learning_starts])
 
-    evaluate = jax.jit(jax.vmap(lambda s: train_fn.agent.evaluate(jax.random.key(1), s, 8)))
+    evaluate = jax.jit(jax.vmap(lambda s: agent.evaluate(jax.random.key(1), s, 8)))
     evaluated = np.asarray(evaluate(state)).mean(axis=1)  # [3]
     ret = np.asarray(metrics["episode_return"])
     first = np.array([r[~np.isnan(r)][:2].mean() for r in ret])  # random actions

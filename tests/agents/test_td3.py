@@ -56,13 +56,13 @@ def _random_batch(agent, key, s=8) -> Batch:
     "kwargs, match",
     [
         (dict(policy_delay=0), "policy_delay must be a positive integer"),
-        (dict(policy_delay=2.0), "policy_delay must be a positive integer"),
+        (dict(policy_delay=2.0), "policy_delay must be an integer"),
         (dict(policy_noise=-0.1), "policy_noise must be >= 0"),
         (dict(noise_clip=float("nan")), "noise_clip"),
         (dict(exploration_noise=-1.0), "exploration_noise must be >= 0"),
         (dict(tau=0.0), "tau must be in"),
         (dict(lr=0.0), "lr must be > 0"),
-        (dict(hidden=()), "hidden needs at least one layer"),
+        (dict(hidden=()), "hidden must be a non-empty tuple of positive layer sizes"),
         (dict(num_envs=0), "num_envs must be a positive integer"),
     ],
 )
