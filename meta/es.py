@@ -43,6 +43,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxrl.agents import ppo
+from jaxrl.config import Check, ConfigBase, ge, gt, in_range, positive, static
 from jaxrl.errors import UserError
 from jaxrl.meta.objectives import MirrorObjective, make_objective
 
@@ -134,7 +135,7 @@ class MirroredCMA_ES(CMA_ES):
 
 
 @dataclass(frozen=True)
-class ESConfig:
+class ESConfig(ConfigBase):
     """Evolution-strategy settings.
 
     ``lr`` and the ``sigma`` schedule (``sigma * sigma_decay**g``, floored at
@@ -145,38 +146,27 @@ class ESConfig:
     ``antithetic=None`` means on for open_es/snes and off for cma_es.
     """
 
+    _name = "ESConfig"
+
     strategy: str = "open_es"
-    popsize: int = 16
-    num_seeds: int = 1  # evaluation seeds per member
-    lr: float = 0.01
-    sigma: float = 0.04
-    sigma_decay: float = 1.0  # per generation (Open_ES)
-    sigma_min: float = 0.0
-    snes_lr: float = 1.0
-    weight_decay: float = 0.0  # Open_ES: AdamW decay of the mean towards 0 (counters Adam's noise-driven drift)
+    popsize: int = static(16, Check(lambda v: v >= 2, "an integer >= 2"))
+    num_seeds: int = static(1, positive)  # evaluation seeds per member
+    lr: float = static(0.01, gt(0))
+    sigma: float = static(0.04, gt(0))
+    sigma_decay: float = static(1.0, in_range(0, 1, lo_open=True))  # per generation (Open_ES)
+    sigma_min: float = static(0.0, ge(0))
+    snes_lr: float = static(1.0, gt(0))
+    weight_decay: float = static(0.0, ge(0))  # Open_ES: AdamW decay of the mean towards 0 (counters Adam's drift)
     antithetic: bool | None = None
     shaping: str = "centered_rank"
 
-    def __post_init__(self):
+    def validate(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown ES strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
+            raise UserError(f"unknown ES strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
         if self.shaping not in SHAPINGS:
-            raise ValueError(f"unknown fitness shaping {self.shaping!r}; valid: {', '.join(SHAPINGS)}")
-        for name in ("popsize", "num_seeds"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"ESConfig.{name} must be a positive int, got {v!r}")
-        if self.popsize < 2:
-            raise ValueError(f"ESConfig.popsize must be >= 2, got {self.popsize}")
-        if not (self.lr > 0 and self.sigma > 0 and 0 < self.sigma_decay <= 1 and self.sigma_min >= 0):
-            raise ValueError(
-                f"ESConfig: need lr > 0, sigma > 0, 0 < sigma_decay <= 1, sigma_min >= 0; got lr={self.lr}, "
-                f"sigma={self.sigma}, sigma_decay={self.sigma_decay}, sigma_min={self.sigma_min}"
-            )
-        if self.weight_decay < 0:
-            raise ValueError(f"ESConfig.weight_decay must be >= 0, got {self.weight_decay}")
+            raise UserError(f"unknown fitness shaping {self.shaping!r}; valid: {', '.join(SHAPINGS)}")
         if self.use_antithetic and self.popsize % 2:
-            raise ValueError(f"antithetic sampling needs an even popsize, got {self.popsize}")
+            raise UserError(f"antithetic sampling needs an even popsize, got {self.popsize}")
         if self.shaping == "pairwise" and self.strategy != "open_es":
             raise UserError(
                 f"ESConfig: shaping='pairwise' works only with strategy='open_es'; {self.strategy} ranks the "
@@ -184,7 +174,7 @@ class ESConfig:
                 "arbitrarily. Use shaping='centered_rank' (or 'z_score' / 'raw') with snes and cma_es"
             )
         if self.shaping == "pairwise" and not self.use_antithetic:
-            raise ValueError("pairwise fitness shaping needs antithetic sampling (pairs j, j + P/2)")
+            raise UserError("pairwise fitness shaping needs antithetic sampling (pairs j, j + P/2)")
 
     @property
     def use_antithetic(self) -> bool:
@@ -435,7 +425,8 @@ class MetaTrainer:
         self.objectives: tuple[MirrorObjective, ...] = tuple(
             make_objective(cfg.objective, c.num_updates, hidden=cfg.hidden) for c in cfg.inner
         )
-        self.trains = tuple(ppo.make_train(c, o) for c, o in zip(cfg.inner, self.objectives, strict=True))
+        self.agents = tuple(ppo.PPO(c, o) for c, o in zip(cfg.inner, self.objectives, strict=True))
+        self.trains = tuple(a.make_train() for a in self.agents)
         template = self.objectives[0].init_params()
         self.es = EvolutionStrategy(cfg.es, template, self.fitness, on_generation)
 
@@ -458,10 +449,9 @@ class MetaTrainer:
         """Final return (scalar) of one PPO run on environment ``env_index`` with objective ``params``."""
         cfg, train = self.cfg.inner[env_index], self.trains[env_index]
         k_train, k_eval = jax.random.split(key)
-        hp = ppo.default_hparams(cfg).replace(objective_params=params)
-        state, metrics = train(k_train, hp)
+        state, metrics = train(k_train, None, params)
         if self.cfg.fitness == "eval":
-            return jnp.nanmean(train.agent.evaluate(k_eval, state, self.cfg.eval_episodes))
+            return jnp.nanmean(self.agents[env_index].evaluate(k_eval, state, self.cfg.eval_episodes))
         return jnp.nanmean(metrics["episode_return"][-self.window(cfg) :])
 
     def returns(self, pop: Any, keys: jax.Array) -> jax.Array:

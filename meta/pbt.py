@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from jaxrl.config import Check, ConfigBase, in_range, one_of, positive, static
+from jaxrl.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -63,44 +66,28 @@ class Prior:
 
 
 @dataclass(frozen=True)
-class PBTConfig:
-    search: Mapping[str, Prior] = field(default_factory=dict)  # hyperparameter name -> prior
-    population: int = 8
-    rounds: int = 10
-    updates_per_round: int = 10
-    selection: str = "truncation"  # or "tournament"
-    fraction: float = 0.25  # truncation: bottom/top fraction
-    perturb: tuple[float, float] = (0.8, 1.2)
-    resample_prob: float = 0.25
-    ready_rounds: int = 1  # rounds a member trains after a copy before it may copy again
-    fitness: str = "eval"  # "eval": greedy evaluation return; "train": mean training return of the round
-    eval_episodes: int = 8
+class PBTConfig(ConfigBase):
+    _name = "PBTConfig"
+
+    search: Mapping[str, Prior] = static(factory=dict)  # hyperparameter name -> prior
+    population: int = static(8, Check(lambda v: v >= 2, "an integer >= 2"))
+    rounds: int = static(10, positive)
+    updates_per_round: int = static(10, positive)
+    selection: str = static("truncation", one_of("truncation", "tournament"))
+    fraction: float = static(0.25, in_range(0, 0.5, lo_open=True))  # truncation: bottom/top fraction
+    perturb: tuple[float, float] = static((0.8, 1.2), Check(lambda v: min(v) > 0, "two positive factors"))
+    resample_prob: float = static(0.25, in_range(0, 1))
+    ready_rounds: int = static(1, positive)  # rounds a member trains after a copy before it may copy again
+    fitness: str = static("eval", one_of("eval", "train"))  # "eval": greedy evaluation; "train": round's return
+    eval_episodes: int = static(8, positive)
     exploit: bool = True  # False: random search (no exploit / explore)
 
-    def __post_init__(self):
-        object.__setattr__(self, "search", dict(self.search))
-        object.__setattr__(self, "perturb", tuple(float(f) for f in self.perturb))
-        for name in ("population", "rounds", "updates_per_round", "ready_rounds", "eval_episodes"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"PBTConfig.{name} must be a positive integer, got {v!r}")
+    def validate(self) -> None:
         if not self.search:
-            raise ValueError("PBTConfig.search is empty: name at least one hyperparameter and its Prior")
+            raise UserError("PBTConfig.search is empty: name at least one hyperparameter and its Prior")
         for k, p in self.search.items():
             if not isinstance(p, Prior):
                 raise TypeError(f"PBTConfig.search[{k!r}] must be a Prior, got {type(p).__name__}")
-        if self.selection not in ("truncation", "tournament"):
-            raise ValueError(f"PBTConfig.selection must be 'truncation' or 'tournament', got {self.selection!r}")
-        if self.fitness not in ("eval", "train"):
-            raise ValueError(f"PBTConfig.fitness must be 'eval' or 'train', got {self.fitness!r}")
-        if not 0 < self.fraction <= 0.5:
-            raise ValueError(f"PBTConfig.fraction must be in (0, 0.5], got {self.fraction}")
-        if not 0 <= self.resample_prob <= 1:
-            raise ValueError(f"PBTConfig.resample_prob must be in [0, 1], got {self.resample_prob}")
-        if len(self.perturb) != 2 or min(self.perturb) <= 0:
-            raise ValueError(f"PBTConfig.perturb must be two positive factors, got {self.perturb}")
-        if self.population < 2:
-            raise ValueError("PBTConfig.population must be at least 2")
 
     @property
     def num_exploit(self) -> int:

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.config import ConfigBase
+from jaxrl.config import Check, ConfigBase, in_range, one_of, positive, static
 from jaxrl.meta.es import ESConfig, ESState, EvolutionStrategy
 from jaxrl.meta.lpg.agent import AgentConfig, LPGAgent
 from jaxrl.meta.lpg.network import LPGNetwork
@@ -82,28 +82,19 @@ class LPGMetaConfig(ConfigBase):
     _name = "LPGMetaConfig"
 
     time_aware: bool = True
-    hidden: int = 32  # GRU units (the study's full configuration: 256)
-    tasks: tuple[TaskSpec, ...] = DEFAULT_TASKS
+    hidden: int = static(32, positive)  # GRU units (the study's full configuration: 256)
+    tasks: tuple[TaskSpec, ...] = static(DEFAULT_TASKS, Check(len, "one or more TaskSpec"))
     agent: AgentConfig = AgentConfig(num_envs=16, num_steps=20, lr=3e-3)
-    lifetime_min: int = 10
-    lifetime_max: int = 250
-    lifetime_sharing: str = "generation"
-    window: float = 0.25
+    lifetime_min: int = static(10, positive)
+    lifetime_max: int = static(250, positive)
+    lifetime_sharing: str = static("generation", one_of(*LIFETIME_SHARING))
+    window: float = static(0.25, in_range(0, 1, lo_open=True))
     es: ESConfig = ESConfig(popsize=32, lr=1e-2, sigma=0.1, shaping="pairwise", antithetic=True)
-    generations: int = 200
-
-    def __post_init__(self):
-        object.__setattr__(self, "tasks", tuple(self.tasks))
-        super().__post_init__()
+    generations: int = static(200, positive)
 
     def validate(self) -> None:
-        if not self.tasks or not all(isinstance(t, TaskSpec) for t in self.tasks):
-            raise ValueError("LPGMetaConfig.tasks must be one or more TaskSpec")
-        self.check_ints("hidden", "lifetime_min", "lifetime_max", "generations")
         if self.lifetime_min > self.lifetime_max:
             raise ValueError(f"LPGMetaConfig: lifetime_min={self.lifetime_min} > lifetime_max={self.lifetime_max}")
-        self.check_choice("lifetime_sharing", LIFETIME_SHARING)
-        self.check_reals({"window": (lambda x: 0 < x <= 1, "in (0, 1]")})
         if not self.es.use_antithetic:
             raise ValueError("LPG meta-training needs antithetic sampling (pairs share their task)")
         if self.es.popsize // 2 < len(self.tasks):
