@@ -128,8 +128,8 @@ def sinusoid_episode(env_id: str, best: dict[str, float]) -> dict[str, float]:
 def learn(env_id: str, seeds: int, timesteps: int, eval_episodes: int) -> dict[str, Any]:
     from jaxrl.agents import ppo
 
-    train = ppo.make_train(ppo_config(env_id, timesteps))
-    agent = train.agent
+    agent = ppo.PPO(ppo_config(env_id, timesteps))
+    train = agent.make_train()
     t0 = time.perf_counter()
     states, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), seeds))
     jax.block_until_ready(metrics)

@@ -28,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+import jaxrl
 from benchmarks.common import print_table, write_result
 
 REJAX = {"agents": 45, "steps_each": 100_000, "wall_s": 61.0, "steps_per_s": 73_000, "device": "Colab T4 GPU"}
@@ -62,8 +63,8 @@ def _config(mod, env_id: str, overrides: dict[str, Any], quick: bool):
 
 def run_agent(mod, cfg, seeds: int) -> dict[str, Any]:
     """One jitted program of ``seeds`` runs: timings, steps/s, final training and greedy returns."""
-    train = mod.make_train(cfg)
-    agent = train.agent
+    agent = jaxrl.make_agent(mod.__name__.rsplit(".", 1)[-1], cfg)  # the registered agent of this family
+    train = agent.make_train()
     keys = jax.random.split(jax.random.key(0), seeds)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()

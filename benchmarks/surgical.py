@@ -162,7 +162,8 @@ def ppo_run(settings: dict, seed: int = 0, evaluate: bool = True) -> dict:
     from jaxrl.agents import ppo
 
     cfg = ppo.Config(**settings)
-    train = ppo.make_train(cfg)
+    agent = ppo.PPO(cfg)
+    train = agent.make_train()
     t0 = time.perf_counter()
     compiled = jax.jit(train).lower(jax.random.PRNGKey(seed)).compile()
     compile_s = time.perf_counter() - t0
@@ -174,7 +175,7 @@ def ppo_run(settings: dict, seed: int = 0, evaluate: bool = True) -> dict:
     row = {"env": cfg.env_id, "env_steps": steps, "compile_s": compile_s, "train_s": run_s}
     row["steps_per_s"] = steps / run_s
     if evaluate:
-        row["success_final"], row["success_any"] = success_rate(train.agent, state, jax.random.PRNGKey(seed + 1))
+        row["success_final"], row["success_any"] = success_rate(agent, state, jax.random.PRNGKey(seed + 1))
     returns = np.asarray(metrics["episode_return"])
     row["last_return"] = float(returns[~np.isnan(returns)][-1]) if np.any(~np.isnan(returns)) else float("nan")
     return row
