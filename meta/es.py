@@ -497,19 +497,21 @@ class MetaTrainer:
         return save_objective(path, self.objective, params, meta)
 
 
-def make_meta_train(cfg: MetaConfig) -> Callable[[jax.Array], tuple[ESState, dict[str, jax.Array]]]:
+def make_meta_train(
+    cfg: MetaConfig, trainer: MetaTrainer | None = None
+) -> Callable[[jax.Array], tuple[ESState, dict[str, jax.Array]]]:
     """``meta_train(key) -> (ESState, metrics)``: all ``cfg.generations`` generations in one program.
 
     ``metrics`` are ``[generations]`` arrays (``fitness_best``, ``fitness_mean``,
-    ``sigma``, ``best_so_far``, ``return/<env>``, ...). ``meta_train.trainer`` is the
-    :class:`MetaTrainer` (``trainer.es.mean(state)`` are the discovered parameters).
+    ``sigma``, ``best_so_far``, ``return/<env>``, ...). A plain function: pass your own
+    ``trainer = MetaTrainer(cfg)`` when you need it afterwards (``trainer.es.mean(state)``
+    are the discovered parameters).
     """
-    trainer = MetaTrainer(cfg)
+    trainer = MetaTrainer(cfg) if trainer is None else trainer
 
     def meta_train(key: jax.Array) -> tuple[ESState, dict[str, jax.Array]]:
         return trainer.run(trainer.init(key), cfg.generations)
 
-    meta_train.trainer = trainer
     return meta_train
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxrl.meta import cli
-from jaxrl.meta.es import ESConfig, MetaConfig, inner_configs, make_meta_train
+from jaxrl.meta.es import ESConfig, MetaConfig, MetaTrainer, inner_configs, make_meta_train
 from jaxrl.meta.objectives import load_objective
 from jaxrl.meta.runner import GenerationCSV
 
@@ -40,9 +40,9 @@ def tiny_config(**kw) -> MetaConfig:
 def chunked_run():
     """All generations in one jitted program, members x seeds trained 3 at a time (lax.map chunks)."""
     cfg = tiny_config(member_batch=4)  # 8 runs -> lax.map over 2 chunks of 4
-    meta_train = make_meta_train(cfg)
-    state, metrics = jax.jit(meta_train)(jax.random.key(0))
-    return cfg, meta_train.trainer, state, jax.device_get(metrics)
+    trainer = MetaTrainer(cfg)
+    state, metrics = jax.jit(make_meta_train(cfg, trainer))(jax.random.key(0))
+    return cfg, trainer, state, jax.device_get(metrics)
 
 
 def test_meta_train_is_one_program_with_per_generation_metrics(chunked_run):
