@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from jaxrl import checkpoint, report
-from jaxrl.errors import RunDirError
+from jaxrl.errors import RunDirError, UserError
 from jaxrl.runs import RunDir
 
 OPS = [(os, "rename"), (os, "replace"), (os, "remove"), (os, "unlink"), (os, "rmdir"), (shutil, "rmtree")]
@@ -335,3 +335,65 @@ def test_history_nonfinite_round_trip_and_damage(tmp_path):
     path.write_text('{"round": 2, "fitness": [[1.0], [')
     with pytest.raises(RunDirError, match=r"history.json:1: not valid JSON"):
         reconcile_history(path, 2)
+
+
+# --------------------------------------------------------------------------- jaxrl report
+def _report_run(root, name, scores, env="Custom-v0", config=None, seeds=None):
+    seeds = list(range(len(scores))) if seeds is None else seeds
+    rd = RunDir.create(root / name, {"algo": "a", "env_id": env, "config": config or {"lr": 0.1}}, seeds)
+    steps = np.tile(np.arange(1, 4) * 100.0, (len(seeds), 1))
+    rd.append_metrics({"env_steps": steps, "episode_return": np.tile(np.asarray(scores, float)[:, None], 3)}, 0)
+    rd.write_scores(scores)
+    return rd.path
+
+
+def test_report_counts_a_directory_listed_twice_once(tmp_path, capsys):
+    d = _report_run(tmp_path, "d", [1.0, 2.0, 3.0, 4.0])
+    once = report.build_report([d], tmp_path / "r1", reps=200)
+    (tmp_path / "link").symlink_to(d)  # the same directory under another name
+    twice = report.build_report([d, d, tmp_path / "link"], tmp_path / "r2", reps=200)
+    assert "listed more than once" in capsys.readouterr().err
+    assert twice == once and "| a | 4 |" in twice  # not 8 runs, not narrower intervals
+    assert json.loads((tmp_path / "r2" / "aggregate.json").read_text())["runs"] == [str(d)]
+
+
+def test_report_counts_a_repeated_config_and_seed_once(tmp_path, capsys):
+    d1 = _report_run(tmp_path, "d1", [1.0, 2.0], seeds=[0, 1])
+    d2 = _report_run(tmp_path, "d2", [1.5, 5.0], seeds=[1, 2])  # seed 1 again, same config: not independent
+    d3 = _report_run(tmp_path, "d3", [7.0, 8.0], seeds=[0, 1], config={"lr": 0.2})  # another config: counted
+    report.build_report([d1, d2, d3], tmp_path / "r", reps=200)
+    assert f"seed 1 of {d2} repeats {d1}" in capsys.readouterr().err
+    agg = json.loads((tmp_path / "r" / "aggregate.json").read_text())
+    assert sorted(v[0] for v in agg["raw_scores"]["a"]) == [1.0, 2.0, 5.0, 7.0, 8.0]
+    assert agg["seeds"] == {str(d1): [0, 1], str(d2): [2], str(d3): [0, 1]}
+
+
+def test_report_names_a_truncated_or_malformed_file(tmp_path):
+    d = _report_run(tmp_path, "d", [1.0, 2.0])
+    text = (d / "metrics.csv").read_text()
+    (d / "metrics.csv").write_text(text[:-9])  # cut off inside the last row
+    with pytest.raises(RunDirError, match=rf"{d / 'metrics.csv'}:7: the file ends in the middle of a row"):
+        report.build_report([d], tmp_path / "r")
+    (d / "metrics.csv").write_text(text)
+    (d / "scores.json").write_text('{"per_seed": {"0": 1.0,\n "1": }')
+    with pytest.raises(RunDirError, match=rf"{d / 'scores.json'}:2: not valid JSON"):
+        report.build_report([d], tmp_path / "r")
+
+
+def test_report_lists_diverged_seeds_apart_from_seeds_without_episodes(tmp_path):
+    d = _report_run(tmp_path, "d", [1.0, 2.0, 3.0])
+    s = json.loads((d / "scores.json").read_text())
+    s["per_seed"]["2"] = None
+    s["status"] = {"0": "ok", "1": "ok", "2": "diverged"}
+    s["diverged"] = {"2": {"update": 17, "quantity": "params"}}
+    (d / "scores.json").write_text(json.dumps(s))
+    md = report.build_report([d], tmp_path / "r", reps=200)
+    agg = json.loads((tmp_path / "r" / "aggregate.json").read_text())
+    assert agg["raw_scores"]["a"] == [[1.0], [2.0]]  # the diverged seed is left out of the numbers
+    assert agg["diverged"] == [{"algo": "a", "env_id": "Custom-v0", "run": str(d), "seed": 2, "update": 17,
+                                "quantity": "params"}]
+    assert "| a | 2 |" in md and f"| a | Custom-v0 | {d} | 2 | 17 | params |" in md
+    del s["status"], s["diverged"]  # a NaN score without the mark: no episode finished, an error
+    (d / "scores.json").write_text(json.dumps(s))
+    with pytest.raises(UserError, match=r"finished no episode.*seed 2"):
+        report.build_report([d], tmp_path / "r")
