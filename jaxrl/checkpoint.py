@@ -98,15 +98,22 @@ def save(path: str | os.PathLike, tree: Any, metadata: dict[str, Any] | None = N
     ``path`` is replaced only once the new one is complete, and an interrupt
     (``KeyboardInterrupt``, an error) at any point leaves the old or the new
     complete checkpoint at ``path``. ``overwrite=False`` refuses to replace
-    one. ``metadata`` must be strict JSON (no NaN/inf: map them to None).
+    one. ``metadata`` must be JSON-serialisable; NaN/inf are stored as null
+    and their keys listed under ``"nonfinite"`` (the manifest is strict JSON).
     Returns the absolute path.
     """
     path = os.path.abspath(os.fspath(path))
     metadata = dict(metadata or {})
     try:
-        json.dumps(metadata, allow_nan=False)
+        json.dumps(metadata)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"checkpoint metadata must be JSON-serialisable (NaN/inf as None): {e}") from None
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except ValueError:  # strict JSON on disk: NaN/inf as null, named under "nonfinite"
+        from jaxrl.records import flag_nonfinite
+
+        metadata = flag_nonfinite(metadata)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"checkpoint {path} already exists (pass overwrite=True to replace it)")
     flat, treedef = _flatten(tree)

@@ -1,6 +1,7 @@
 """jaxrl.checkpoint: round trips of arbitrary pytrees and clear errors for bad checkpoints."""
 
 import glob
+import json
 import os
 import shutil
 
@@ -75,6 +76,33 @@ def test_overwrite_is_atomic_and_optional(tmp_path):
 def test_metadata_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="JSON"):
         checkpoint.save(tmp_path / "ck", {"x": jnp.zeros(1)}, {"bad": object()})
+    meta = {"loss": float("nan"), "best": {"f": -np.inf}, "n": 2}
+    path = checkpoint.save(tmp_path / "ck", {"x": jnp.zeros(1)}, meta)
+    stored = {"loss": None, "best": {"f": None}, "n": 2, "nonfinite": ["loss", "best.f"]}
+    assert checkpoint.read_metadata(path) == stored
+
+    def strict(c):
+        raise AssertionError(f"the manifest holds {c}, which is not JSON")
+
+    for f in glob.glob(os.path.join(path, "manifest", "*")):
+        if "metadata" in os.path.basename(f):
+            json.loads(open(f).read(), parse_constant=strict)
+
+
+def test_recover_publishes_the_newest_complete_leftover(tmp_path):
+    tree = {"x": jnp.zeros(3)}
+    assert checkpoint.recover(tmp_path / "ck") is None
+    a = checkpoint.save(tmp_path / "a", tree, {"v": 1})
+    b = checkpoint.save(tmp_path / "b", tree, {"v": 2})
+    os.rename(a, tmp_path / ".ck.old-00000001")
+    os.rename(b, tmp_path / ".ck.tmp-00000001")
+    os.makedirs(tmp_path / ".ck.tmp-00000002" / "arrays")  # an interrupted write: no manifest
+    os.makedirs(tmp_path / ".ck.v2.tmp-00000003")  # another checkpoint's leftover is not ours
+    assert not checkpoint.is_complete(tmp_path / ".ck.tmp-00000002")
+    assert checkpoint.recover(tmp_path / "ck") == str(tmp_path / "ck")
+    assert checkpoint.read_metadata(tmp_path / "ck") == {"v": 2}
+    checkpoint.save(tmp_path / "ck", tree, {"v": 3})
+    assert sorted(os.listdir(tmp_path)) == [".ck.v2.tmp-00000003", "ck"]
 
 
 @pytest.fixture(scope="module")
