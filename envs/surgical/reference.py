@@ -362,10 +362,12 @@ TRAY_PAD_Z = 0.6751  # NeedleReach, NeedlePick (POSE_TRAY)
 TRAY_Z = 0.6781  # GauzeRetrieve (tray.urdf, not in the reference snapshot: same pad thickness assumed)
 TRAY_PAD_THICKNESS = 0.000362
 GAUZE_SIZE = (0.004, 0.002, 0.003)  # gauze.urdf collision box
-# Per-task workspace (WORKSPACE_LIMITS; z + 0.0102 for the tip-eef offset, then x S).
-WORKSPACE = {
-    "NeedleReach": ((0.50, 0.60), (-0.05, 0.05), (0.681, 0.745)),
-    "GauzeRetrieve": ((0.50, 0.60), (-0.05, 0.05), (0.681, 0.745)),
-    "NeedlePick": ((0.50, 0.60), (-0.05, 0.05), (0.685, 0.745)),
-    "PegTransfer": ((0.50, 0.60), (-0.05, 0.05), (0.686, 0.745)),
-}
+# Workspace: PsmEnv.WORKSPACE_LIMITS1, the one every single-arm task uses (the tasks' own
+# WORKSPACE_LIMITS attributes, e.g. NeedlePick's z >= 0.685, are never read: a quirk kept here).
+PSM_WORKSPACE = ((0.50, 0.60), (-0.05, 0.05), (0.675, 0.745))
+# Object half-heights from SurRoL's collision meshes (surrol/assets/*/meshes/*_vhacd.obj at the same
+# commit; the meshes are not in ../shared/reference): needle 0.000621 m, block 0.007303 m (frame at
+# its centre). The peg board's collision box is 0.022 m high, centred on its frame.
+NEEDLE_HALF_THICKNESS = 0.000621
+BLOCK_HALF_HEIGHT = 0.007303
+PEG_BOARD_HEIGHT = 0.022

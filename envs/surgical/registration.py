@@ -57,16 +57,16 @@ def _surrol(module: str, cls: str, task: str, flat: bool):
 
 for _module, _cls, _table in (("surrol_psm", "PSMTask", _PSM_TASKS), ("surrol_ecm", "ECMTask", _ECM_TASKS)):
     for _task, _desc in _table.items():
-        register(f"{_task}-v0", FAMILY, _surrol(_module, _cls, _task, False), 50, _desc + " Dict observation.")
+        register(f"{_task}-v1", FAMILY, _surrol(_module, _cls, _task, False), 50, _desc + " Dict observation.")
         register(
-            f"{_task}Flat-v0",
+            f"{_task}Flat-v1",
             FAMILY,
             _surrol(_module, _cls, _task, True),
             50,
             _desc + " Flat observation [achieved_goal, desired_goal, observation].",
         )
 register(
-    "ActiveTrack-v0",
+    "ActiveTrack-v1",
     FAMILY,
     _surrol("surrol_ecm", "ECMTask", "ActiveTrack", False),
     500,
