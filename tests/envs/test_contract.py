@@ -4,6 +4,7 @@ errors and truncation horizons hold for the built-in ids.
 New environments are covered by registering them; nothing needs to be added here.
 """
 
+import functools
 import re
 
 import jax
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 import jaxrl
-from jaxrl.testing import check_env
+from jaxrl import spaces
+from jaxrl.testing import assert_trees_equal, check_env
 
 CHEAP_BRAX = {"invertedpendulum"}  # Brax ids whose compile is cheap enough for the default suite
 
@@ -21,35 +23,75 @@ def _norm(env_id: str) -> str:
     return re.sub(r"[^a-z]", "", env_id.lower())
 
 
-def _params():
-    """Every id; the default suite checks the first id of each group.
+@functools.cache
+def _groups() -> tuple[list, list]:
+    """Every id twice: for the contract test and for the action-policy test.
 
-    A group is (family, innermost env class, action space class): ids that differ from an
-    earlier one only by params (MiniGrid layouts, gymnax games, FinRay tasks) or by a
-    wrapper share its code but cost a compile each, so they run with ``-m slow``. gymnax
-    ids are also compared step by step with gymnax in test_gymnax_parity.py. Brax ids are
-    all slow except ``CHEAP_BRAX`` (decided by id, since their factories are heavy).
+    Contract: the default suite checks the first id of each group (family, innermost env
+    class, action space class): ids that differ from an earlier one only by params
+    (MiniGrid layouts, gymnax games, FinRay tasks) or by a wrapper share its code but cost a
+    compile each, so they run with ``-m slow``. gymnax ids are also compared step by step
+    with gymnax in test_gymnax_parity.py. Brax ids are all slow except ``CHEAP_BRAX``
+    (decided by id, since their factories are heavy).
+
+    Action policy: applied by ``Environment.step`` for every environment alike, so the
+    default suite checks one id per (package of the env class, action space class): gymnax
+    control and MinAtar share one adapter; Brax ids are all slow.
     """
-    seen, out = set(), []
+    seen, seen_policy, contract, policy = set(), set(), [], []
     for env_id in jaxrl.list_envs():
         spec = jaxrl.spec(env_id)
         if spec.family == "brax":
-            slow = _norm(env_id) not in CHEAP_BRAX
+            slow, slow_policy = _norm(env_id) not in CHEAP_BRAX, True
         else:
             env = spec.factory()
             inner = getattr(env, "unwrapped", env)
-            group = (spec.family, type(inner), type(env.action_space(env.default_params)))
-            slow = group in seen
+            space = type(env.action_space(env.default_params))
+            group = (spec.family, type(inner), space)
+            package = (type(inner).__module__.rsplit(".", 1)[0], space)
+            slow, slow_policy = group in seen, package in seen_policy
             seen.add(group)
-        out.append(pytest.param(env_id, marks=pytest.mark.slow) if slow else env_id)
-    return out
+            seen_policy.add(package)
+        contract.append(pytest.param(env_id, marks=pytest.mark.slow) if slow else env_id)
+        policy.append(pytest.param(env_id, marks=pytest.mark.slow) if slow_policy else env_id)
+    return contract, policy
 
 
-@pytest.mark.parametrize("env_id", _params())
+@pytest.mark.parametrize("env_id", _groups()[0])
 def test_contract(env_id):
+    """check_env, which also runs checked mode and feeds one invalid action (jaxrl.checks)."""
     env, params = jaxrl.make(env_id)
     report = check_env(env, params, num_steps=32, num_envs=2, key=jax.random.PRNGKey(1))
     assert report.num_steps == 32
+
+
+def _equivalent_actions(space) -> tuple[jax.Array, list[tuple[int, int]]]:
+    """Actions ``[N, ...]`` and the pairs ``(invalid, valid)`` that the unchecked policy makes equal."""
+    if isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
+        top = np.asarray(space.n if isinstance(space, spaces.Discrete) else space.nvec) - 1
+        acts = np.stack([top, top + 5, np.zeros_like(top), np.full_like(top, -3)])
+        return jnp.asarray(acts, space.dtype), [(1, 0), (3, 2)]
+    assert isinstance(space, spaces.Box) and jnp.issubdtype(space.dtype, jnp.floating), space
+    null = jnp.clip(jnp.zeros(space.shape, space.dtype), space.low, space.high).astype(space.dtype)
+    first = lambda v: null.reshape(-1).at[0].set(v).reshape(space.shape)  # noqa: E731
+    acts = jnp.stack([null, jnp.full(space.shape, jnp.nan, space.dtype), first(jnp.inf), first(-jnp.inf)])
+    return acts, [(1, 0), (2, 0), (3, 0)]
+
+
+@pytest.mark.parametrize("env_id", _groups()[1])
+def test_unchecked_action_policy(env_id):
+    """Out-of-range integers step like the clipped action, non-finite floats like 0 clipped into the bounds,
+    bit for bit (the actions run one after another under lax.map: one compile, no SIMD lanes)."""
+    env, params = jaxrl.make(env_id)
+    key = jax.random.PRNGKey(3)
+    _, state = env.reset(key, params)
+    actions, pairs = _equivalent_actions(env.action_space(params))
+    out = jax.jit(lambda a: jax.lax.map(lambda x: env.step(key, state, x, params), a))(actions)
+    for bad, good in pairs:
+        pick = lambda i: jax.tree.map(lambda x, i=i: x[i], out)  # noqa: E731
+        assert_trees_equal(pick(bad), pick(good), f"{env_id}: action {np.asarray(actions[bad])}")
+    for leaf in jax.tree.leaves((out.obs, out.reward)):
+        assert np.isfinite(np.asarray(leaf, np.float64)).all(), env_id
 
 
 # --------------------------------------------------------------------------- registry on built-in ids
