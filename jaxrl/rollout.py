@@ -69,7 +69,10 @@ def flatten_batch(tree: Any, axes: int = 2) -> Any:
     return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[axes:]), tree)
 
 
-_FEISTEL_ROUNDS = 6
+_EXACT_MAX = 32  # shuffle: up to this many indices, an exactly uniform permutation (one small sort)
+_FEISTEL_ROUNDS = 6  # above 2**_SMALL_DOMAIN_BITS indices (every PPO batch of 512 and more)
+_FEISTEL_ROUNDS_SMALL = 12  # domains of at most 2**_SMALL_DOMAIN_BITS: narrow halves mix slower
+_SMALL_DOMAIN_BITS = 8
 
 
 def _hash32(x: jax.Array) -> jax.Array:
@@ -82,32 +85,39 @@ def _hash32(x: jax.Array) -> jax.Array:
 
 
 def shuffle(key: jax.Array, n: int) -> jax.Array:
-    """A random permutation of ``range(n)`` ``[n]`` int32, computed in O(n) without sorting.
+    """A random permutation of ``range(n)`` ``[n]`` int32.
 
-    ``jax.random.permutation`` sorts random keys; XLA's CPU sort makes that
-    the most expensive part of a small PPO epoch (63 us for 512 indices,
-    13 ms for 32768). This keyed permutation is elementwise instead: a
-    6-round Feistel network on ``ceil(log2 n)`` bits (round functions
-    ``_hash32(half ^ round_key)``, input and output whitened by random xor
-    keys), with cycle-walking to map ``[0, 2^bits)`` onto ``[0, n)``. It is a
-    bijection for every key (tested). It is pseudo-random, not uniform over
-    all ``n!`` orders: an index lands in every position equally often and any
-    two indices are in either order equally often (tested statistically),
-    which is what minibatch SGD needs.
+    Up to ``_EXACT_MAX = 32`` indices this is ``jax.random.permutation``:
+    exactly uniform over all ``n!`` orders (one small sort). Above, where
+    XLA's CPU sort would be the most expensive part of a PPO epoch, it is a
+    keyed permutation computed elementwise in O(n): a Feistel network on
+    ``bits = ceil(log2 n)`` bits (round functions ``_hash32(half ^ round_key)``,
+    12 rounds up to 8 bits and 6 above, input and output whitened by random
+    xor keys), cycle-walked from ``[0, 2^bits)`` onto ``[0, n)``. It is a
+    bijection for every key (tested) but pseudo-random, not uniform over the
+    ``n!`` orders. What holds (chi-square over 20000 shuffles at 64, 80 and
+    300 indices, tested): an index lands in every position equally often and
+    any two indices are in either order equally often, which is what
+    minibatch SGD needs. Six rounds on small domains broke even that (at 6
+    indices an index stayed in place with probability 0.18, not 1/6); above
+    256 indices, a million shuffles put fixed points at most 0.2% above ``1/n``.
     """
     n = int(n)
     if n <= 1:
         return jnp.zeros((max(n, 0),), jnp.int32)
-    bits = max(2, (n - 1).bit_length())
+    if n <= _EXACT_MAX:
+        return jax.random.permutation(key, n).astype(jnp.int32)
+    bits = (n - 1).bit_length()
+    rounds = _FEISTEL_ROUNDS_SMALL if bits <= _SMALL_DOMAIN_BITS else _FEISTEL_ROUNDS
     lo_bits = bits // 2
     lo_mask, hi_mask, full_mask = (1 << lo_bits) - 1, (1 << (bits - lo_bits)) - 1, (1 << bits) - 1
-    k = jax.random.bits(key, (_FEISTEL_ROUNDS + 2,), jnp.uint32)
+    k = jax.random.bits(key, (rounds + 2,), jnp.uint32)
     w_in, w_out = k[-2] & jnp.uint32(full_mask), k[-1] & jnp.uint32(full_mask)
 
     def prp(x):  # a bijection of [0, 2^bits)
         x = x ^ w_in
         lo, hi = x & jnp.uint32(lo_mask), x >> lo_bits
-        for r in range(_FEISTEL_ROUNDS):
+        for r in range(rounds):
             if r % 2:
                 lo = lo ^ (_hash32(hi ^ k[r]) & jnp.uint32(lo_mask))
             else:

@@ -114,12 +114,21 @@ def test_shuffle_is_a_permutation_for_every_key(n):
 
 @pytest.fixture(scope="module")
 def many_shuffles():
-    """20000 shuffles of 10 (cycle-walked: 10 < 16) and of 16 (a full Feistel domain)."""
+    """20000 shuffles of 4, 6 and 32 (exact permutations), 64 (a full 6-bit Feistel domain), 80 (cycle-walked on
+    7 bits) and 300 (cycle-walked on 9 bits, 6 rounds)."""
     keys = jax.random.split(jax.random.key(1), 20000)
-    return {n: np.asarray(jax.jit(jax.vmap(lambda k, n=n: shuffle(k, n)))(keys)) for n in (10, 16)}
+    return {n: np.asarray(jax.jit(jax.vmap(lambda k, n=n: shuffle(k, n)))(keys)) for n in (4, 6, 32, 64, 80, 300)}
 
 
-@pytest.mark.parametrize("n", [10, 16])
+def test_shuffle_of_few_indices_draws_every_order_equally_often(many_shuffles):
+    from scipy import stats
+
+    perms = many_shuffles[4]  # 24 orders, 20000 draws: about 833 each
+    _, counts = np.unique(perms, axis=0, return_counts=True)
+    assert len(counts) == 24 and stats.chisquare(counts).pvalue > 1e-4, counts
+
+
+@pytest.mark.parametrize("n", [6, 32, 64, 80, 300])
 def test_shuffle_positions_are_uniform(many_shuffles, n):
     from scipy import stats
 
@@ -129,8 +138,9 @@ def test_shuffle_positions_are_uniform(many_shuffles, n):
     p = stats.chisquare(counts.ravel()).pvalue  # H0: every index equally likely at every position
     assert p > 1e-4, (p, counts.min(), counts.max())
     # every pair in either order equally often: position of i before position of j in half the shuffles
-    pos = np.argsort(perms, axis=1)  # pos[k, index] = position
-    before = (pos[:, :, None] < pos[:, None, :]).mean(0)[np.triu_indices(n, 1)]
+    m = min(n, 80)  # pairs among the first 80 indices (memory: K m^2 booleans)
+    pos = np.argsort(perms, axis=1)[:, :m]  # pos[k, index] = position
+    before = (pos[:, :, None] < pos[:, None, :]).mean(0)[np.triu_indices(m, 1)]
     assert np.abs(before - 0.5).max() < 0.02, before  # 6 standard errors at K = 20000
 
 
