@@ -193,7 +193,11 @@ def _fsync_dir(path: str) -> None:
 def _publish(tmp: str, path: str, tag: str) -> None:
     """Move the complete checkpoint ``tmp`` to ``path``, replacing what is there; an error leaves one of them."""
     if not os.path.lexists(path):
-        os.rename(tmp, path)
+        try:
+            os.rename(tmp, path)
+        except FileNotFoundError:
+            if not os.path.isdir(path):  # else a reader's recover() published this very copy first
+                raise
         _fsync_dir(os.path.dirname(path))
         return
     old = _sibling(path, "old", tag)

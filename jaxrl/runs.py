@@ -408,6 +408,8 @@ class RunDir:
 
     def _prune(self, n: int) -> None:
         """Keep checkpoint ``n`` and the newest one before it; delete the rest and every leftover."""
+        from jaxrl import checkpoint
+
         published, _ = self._versions()
         older = [m for m in published if m < n]
         keep = {n, max(older)} if older else {n}
@@ -419,6 +421,9 @@ class RunDir:
             if e.startswith(f".{CHECKPOINT}.link-"):
                 with contextlib.suppress(OSError):
                     (self.path / e).unlink()
+        if (self.path / CHECKPOINT).is_symlink():  # copies a pre-versioning save left, adopted or duplicates
+            for f in checkpoint.leftovers(self.path / CHECKPOINT):
+                shutil.rmtree(f, ignore_errors=True)
 
     def _adopt_legacy(self) -> None:
         """Move a pre-versioning checkpoint (``<run>/checkpoint/``, or its leftovers) into checkpoints/."""

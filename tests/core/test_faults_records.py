@@ -172,6 +172,19 @@ def test_run_dir_recovers_the_hidden_copies_a_pre_versioning_save_left(tmp_path)
     os.rename(run.path / "b", run.path / ".checkpoint.tmp-1234abcd")  # the new one, never renamed in
     assert run.latest_checkpoint() == run.checkpoints_dir / "ckpt-000000004"
     _check(*run.restore_checkpoint(_tree(0)), {4})
+    run.save_checkpoint(_tree(6), {"updates_done": 6, "v": 6})
+    assert sorted(os.listdir(run.checkpoints_dir)) == ["ckpt-000000004", "ckpt-000000006"]
+    assert not [f for f in os.listdir(run.path) if f.startswith(".")]
+
+
+def test_run_dir_adopts_a_pre_versioning_checkpoint(tmp_path):
+    run = RunDir.create(tmp_path / "run", {"algo": "x"}, seeds=[0])
+    checkpoint.save(run.path / "checkpoint", _tree(4), {"updates_done": 4, "v": 4})  # the old layout
+    assert run.checkpoint_path == run.checkpoints_dir / "ckpt-000000004"
+    _check(*run.restore_checkpoint(_tree(0)), {4})
+    run.save_checkpoint(_tree(6), {"updates_done": 6, "v": 6})
+    assert os.readlink(run.path / "checkpoint") == os.path.join("checkpoints", "ckpt-000000006")
+    assert sorted(os.listdir(run.checkpoints_dir)) == ["ckpt-000000004", "ckpt-000000006"]
 
 
 def test_restore_errors_are_run_dir_errors(tmp_path):
