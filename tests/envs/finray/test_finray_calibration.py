@@ -116,7 +116,8 @@ def test_reward_vector_and_scalarized_weights():
     assert float(info["reward_objective"]) == pytest.approx(float(info["reward_thrust"]))
     # weights are traced: one program over a family of weights
     ws = jnp.eye(3)
-    rs = jax.vmap(lambda w: env.step_env(jax.random.PRNGKey(2), s, jnp.array([0.5]), params.replace(weights=w)).reward)(ws)
+    step = lambda w: env.step_env(jax.random.PRNGKey(2), s, jnp.array([0.5]), params.replace(weights=w))  # noqa: E731
+    rs = jax.vmap(lambda w: step(w).reward)(ws)
     np.testing.assert_allclose(np.asarray(rs), vec, rtol=1e-5)
 
 

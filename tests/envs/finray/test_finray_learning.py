@@ -22,7 +22,7 @@ def test_ppo_beats_the_best_sinusoid(env_id):
     from jaxrl.agents import ppo
 
     tier, objective = env_id.split("-")[0], env_id.split("-")[1].lower()
-    best = sinusoid_search(f"{tier}-Thrust-v0", GRID, num_episodes=2).best(objective)
+    best = sinusoid_search(f"{tier}-Thrust-v1", GRID, num_episodes=2).best(objective)
     sinusoid = evaluate_sinusoid(env_id, best["amplitude"], best["phase"], best["frequency"], num_episodes=8)
     cfg = ppo.Config(
         env_id=env_id,
@@ -36,9 +36,9 @@ def test_ppo_beats_the_best_sinusoid(env_id):
         normalize_reward=True,
         init_log_std=-0.5,
     )
-    train = ppo.make_train(cfg)
-    states, _ = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), 2))
-    returns = jax.jit(jax.vmap(lambda k, s: train.agent.evaluate(k, s, 8)))(
+    agent = ppo.PPO(cfg)
+    states, _ = jax.jit(jax.vmap(agent.make_train()))(jax.random.split(jax.random.PRNGKey(0), 2))
+    returns = jax.jit(jax.vmap(lambda k, s: agent.evaluate(k, s, 8)))(
         jax.random.split(jax.random.PRNGKey(1), 2), states
     )
     learned = np.asarray(returns).mean(1) / jaxrl.spec(env_id).max_episode_steps

@@ -198,13 +198,13 @@ def test_long_random_rollouts_over_a_family_of_fins_stay_finite():
 def test_registry_and_bad_input():
     ids = jaxrl.list_envs("finray")
     assert set(FIN_IDS) | {"KS-v0"} == set(ids) and len(ids) == 9
-    env, params = jaxrl.make("FinPlate-Mixed-v0", power_weight=1.0)
+    env, params = jaxrl.make("FinPlate-Mixed-v1", power_weight=1.0)
     assert env.objective == "mixed" and params.power_weight == 1.0
     assert env.observation_space(params).shape == (18,)
     with pytest.raises(ValueError, match="objective"):
         FinPlate("speed")
     with pytest.raises(ValueError, match="unknown parameter"):
-        jaxrl.make("FinPlate-Thrust-v0", stiffness=1.0)
+        jaxrl.make("FinPlate-Thrust-v1", stiffness=1.0)
     _, state = env.reset_env(jax.random.PRNGKey(0), params)
     with pytest.raises(ValueError, match="shape"):
         env.step_env(jax.random.PRNGKey(0), state, jnp.zeros(2), params)

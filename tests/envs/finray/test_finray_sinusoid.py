@@ -11,7 +11,7 @@ from jaxrl.envs.finray import OBJECTIVES, evaluate_sinusoid, sinusoid_search
 from jaxrl.envs.finray.common import open_loop
 from jaxrl.envs.finray.sinusoid import SinusoidResult, _as_grid
 
-ENV = "FinPlate-Thrust-v0"
+ENV = "FinPlate-Thrust-v1"
 GRID = {"amplitude": [0.0, 0.5, 1.0], "phase": np.linspace(0, 2 * np.pi, 4, endpoint=False), "frequency": [1.0, 2.0]}
 
 
