@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ WIDTH, HEIGHT = 320, 240
 RENDERERS = ("auto", "mujoco", "projection")
 
 _gl_failed: str | None = None  # why the GL context could not be made (once per process)
+_renderers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # env -> MujocoRenderer (GL state stays off env)
 
 
 def _gl_context(width: int, height: int) -> Any:
@@ -147,9 +149,9 @@ def render_brax(env: Any, state: Any, params: Any, renderer: str = "auto") -> np
     if renderer in ("auto", "mujoco") and getattr(sys, "mj_model", None) is not None:
         if renderer == "mujoco" or _gl_failed is None:
             try:
-                cached = getattr(env, "_mujoco_renderer", None)
+                cached = _renderers.get(env)
                 if cached is None:
-                    cached = env._mujoco_renderer = MujocoRenderer(sys.mj_model)
+                    cached = _renderers[env] = MujocoRenderer(sys.mj_model)
                 return cached(np.asarray(ps.q, np.float64))
             except Exception as e:  # no OpenGL library or display: fall back to the projection
                 if renderer == "mujoco":
