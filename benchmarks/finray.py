@@ -3,7 +3,9 @@
     python -m benchmarks.finray                      # everything (about 15-25 min on 2 CPU cores)
     python -m benchmarks.finray --quick              # small grid, 2 seeds, short training
     python -m benchmarks.finray --skip-learning      # throughput and sinusoid search only
-    python -m benchmarks.finray --ids FinPlate-Thrust-v0 FinRay-Mixed-v0 --seeds 4
+    python -m benchmarks.finray --ids FinPlate-Thrust-v1 FinRay-Mixed-v1 --seeds 4
+    python -m benchmarks.finray --calibrated         # sinusoid vs PPO vs lagged SAC, 8 seeds; MO front vs SO
+    python -m benchmarks.finray --calibrated --quick # the same, tiny budgets (a smoke run)
 
 1. Throughput: random-action control steps per second of :class:`jaxrl.VecEnv` at
    ``--num-envs`` (default 4096) for each tier (and KS-v0 at ``--ks-envs``).
@@ -17,6 +19,14 @@
    re-evaluated on fresh episodes, plus the physical efficiency ``<C_T>/<C_P>`` of one
    episode of each (a check that no objective is gamed); a figure shows each learned
    actuation signal against the best sinusoid.
+4. ``--calibrated`` (:func:`calibrated`, JSON ``finray-calibrated-*``):
+   on the calibrated ``-v1`` tiers, per objective (thrust, efficiency, mixed): the best
+   sinusoid, PPO and SAC with actor lag (``--lag``), ``--seeds`` seeds with bootstrap
+   intervals; and the multi-objective search (:mod:`jaxrl.meta.multiobjective`, PBT by
+   hypervolume contribution and random search over PPO hyperparameters and the weights
+   of (thrust, efficiency, lateral)) against single-objective tuning of each objective
+   at equal total budget: hypervolume of the final fronts with intervals over seeds,
+   and a plot of the fronts.
 """
 
 from __future__ import annotations
@@ -187,6 +197,109 @@ def _fmt_sinusoid(best: dict[str, float]) -> str:
 
 
 # --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- --calibrated
+CAL_OBJECTIVES = ("thrust", "efficiency", "mixed")
+
+
+def _ci(x: np.ndarray) -> tuple[float, float, float]:
+    return stats.stratified_bootstrap_ci(np.asarray(x, np.float64)[:, None], stats.mean) if len(x) > 1 else (
+        float(np.mean(x)), float("nan"), float("nan"))
+
+
+def sac_scores(env_id: str, seeds: int, timesteps: int, lag: int, eval_episodes: int) -> np.ndarray:
+    """Per-seed mean reward/step of SAC's greedy policy with actor lag ``lag`` (seeds vmapped)."""
+    from jaxrl.agents import sac
+
+    cfg = sac.Config(env_id=env_id, total_timesteps=timesteps, num_envs=8, gradient_steps=4, gamma=0.95,
+                     learning_starts=min(2_000, timesteps // 4), actor_lag=lag)
+    agent = jaxrl.make_agent("sac", cfg)
+    states, _ = jax.jit(jax.vmap(agent.make_train()))(jax.random.split(jax.random.PRNGKey(0), seeds))
+    ev = jax.jit(jax.vmap(lambda k, s: agent.evaluate(k, s, eval_episodes)))(
+        jax.random.split(jax.random.PRNGKey(123), seeds), states)
+    return np.asarray(ev).mean(1) / jaxrl.spec(env_id).max_episode_steps
+
+
+def mo_runs(tier: str, args: Any) -> dict[str, Any]:
+    """MO search (PBT by hypervolume contribution; random search) vs single-objective groups, equal budget."""
+    from jaxrl.agents import ppo
+    from jaxrl.envs.finray import Scalarized, ScalarizedParams
+    from jaxrl.envs.finray.common import VECTOR_OBJECTIVES
+    from jaxrl.meta import multiobjective as mo
+    from jaxrl.meta.pbt import Prior
+
+    env_id = f"{tier}-Thrust-v1"
+    env, params = jaxrl.make(env_id)
+    senv = Scalarized(env)
+    steps = int(params.max_steps)
+    pop, rounds = (6, 2) if args.quick else (12, 5)
+    updates = max(1, int(args.timesteps) // (64 * 100 * rounds * (4 if args.quick else 1)))
+    cfg = ppo_config(env_id, 64 * 100 * updates * rounds)
+
+    def make_agent(w):
+        return ppo.PPO(cfg, env=senv, env_params=ScalarizedParams(params, w))
+
+    # reference point: zero thrust and efficiency, four times the unactuated side-force penalty
+    zero = evaluate_sinusoid(env_id, 0.0, 0.0, num_episodes=2)
+    c_y2 = float(np.mean(zero["thrust"] - zero["lateral"])) / float(params.lateral_weight)
+    ref = (0.0, 0.0, -4.0 * c_y2 * steps)
+    base = dict(num_objectives=3, search={"lr": Prior(1e-4, 3e-3, log=True), "ent_coef": Prior(1e-4, 1e-2, log=True)},
+                population=pop, rounds=rounds, updates_per_round=updates, eval_episodes=4, reference=ref)
+    w_so, g_so = mo.single_objective_weights(mo.MOConfig(**base))
+    variants = {
+        "mo_pbt_hv": (mo.MOConfig(**base, selection="hypervolume"), None, None),
+        "mo_random": (mo.MOConfig(**base, exploit=False), None, None),
+        "so_pbt": (mo.MOConfig(**base, selection="scalar", search_weights=False), w_so, g_so),
+    }
+    reports = {}
+    for name, (c, w, g) in variants.items():
+        t0 = time.perf_counter()
+        search = jax.jit(jax.vmap(mo.make_mo_search(make_agent, c, w, g)))
+        _, hist = search(jax.random.split(jax.random.PRNGKey(7), args.seeds))
+        final = np.asarray(hist["fitness"][:, -1]) / steps  # [S, P, 3] per-step means
+        rep = mo.front_report(final, np.asarray(ref) / steps)
+        rep["wall_s"] = time.perf_counter() - t0
+        reports[name] = rep
+        print(f"{tier} {name}: HV {rep['hypervolume']:.4g} [{rep['hv_low']:.4g}, {rep['hv_high']:.4g}] "
+              f"({rep['wall_s']:.0f}s)", flush=True)
+    mo.plot_fronts(reports, VECTOR_OBJECTIVES, RESULTS_DIR / f"finray-calibrated-front-{tier}.png")
+    return {"population": pop, "rounds": rounds, "updates_per_round": updates, "reports": reports}
+
+
+def calibrated(args: Any) -> dict[str, Any]:
+    """Best sinusoid vs PPO vs lagged SAC per objective on the calibrated tiers; MO front vs SO tuning."""
+    if args.quick:
+        args.timesteps = min(args.timesteps, 2e4)
+    grid = {"amplitude": np.linspace(0.0, 1.0, 6 if args.quick else 11),
+            "phase": np.linspace(0.0, 2 * np.pi, 12 if args.quick else 24, endpoint=False)}
+    record: dict[str, Any] = {"args": vars(args), "table": [], "multiobjective": {}}
+    for tier in args.tiers:
+        res = sinusoid_search(f"{tier}-Thrust-v1", grid, num_episodes=args.sinusoid_episodes,
+                              plot_path=RESULTS_DIR / f"finray-calibrated-sinusoid-{tier}.png")
+        for obj in CAL_OBJECTIVES:
+            env_id = f"{tier}-{obj.capitalize()}-v1"
+            best = res.best(obj)
+            sin = evaluate_sinusoid(env_id, best["amplitude"], best["phase"], num_episodes=args.eval_episodes,
+                                    key=jax.random.PRNGKey(123))[obj]
+            t0 = time.perf_counter()
+            ppo_s = learn(env_id, args.seeds, int(args.timesteps), args.eval_episodes)["scores"]
+            t_ppo = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            sac_s = sac_scores(env_id, args.seeds, int(args.timesteps), args.lag, args.eval_episodes)
+            t_sac = time.perf_counter() - t0
+            row = {"env": env_id, "sin (A, phase, r)": _fmt_sinusoid(best)}
+            for name, x in (("sinusoid", sin), ("ppo", ppo_s), (f"sac_lag{args.lag}", sac_s)):
+                pt, lo, hi = _ci(x)
+                row[name], row[f"{name}_ci"] = pt, f"[{lo:.3g}, {hi:.3g}]"
+            row.update(ppo_s=round(t_ppo), sac_s=round(t_sac))
+            record["table"].append(row)
+            record.setdefault("scores", {})[env_id] = {"sinusoid": sin, "ppo": ppo_s, "sac": sac_s, "best": best}
+            print(row, flush=True)
+        record["multiobjective"][tier] = mo_runs(tier, args)
+    print_table(record["table"], title=f"Calibrated tiers: mean reward/step, {args.seeds} seeds, 95% bootstrap CI")
+    write_result("finray-calibrated", record)
+    return record
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ids", nargs="+", default=list(FIN_IDS), help="fin ids to learn (default: all 8)")
@@ -201,10 +314,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--skip-learning", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--quick", action="store_true", help="small grid, 2 seeds, 2e5 steps, 2 ids, 1024 envs")
+    ap.add_argument("--calibrated", action="store_true", help="sinusoid vs PPO vs lagged SAC; MO front vs SO tuning")
+    ap.add_argument("--lag", type=int, default=4, help="SAC actor lag (updates) for --calibrated")
+    ap.add_argument("--tiers", nargs="+", default=["FinPlate", "FinRay"], help="tiers for --calibrated")
     args = ap.parse_args(argv)
+    if args.calibrated:
+        if argv is None or "--seeds" not in argv:
+            args.seeds = 2 if args.quick else 8
+        return calibrated(args)
     if args.quick:
         args.seeds, args.timesteps, args.num_envs, args.steps = 2, 2e5, 1024, 50
-        args.ids = args.ids if argv and "--ids" in argv else ["FinPlate-Thrust-v0", "FinRay-Efficiency-v0"]
+        args.ids = args.ids if argv and "--ids" in argv else ["FinPlate-Thrust-v1", "FinRay-Efficiency-v1"]
     unknown = sorted(set(args.ids) - set(FIN_IDS))
     if unknown:
         ap.error(f"unknown fin id(s) {unknown}; choose from {', '.join(FIN_IDS)}")
@@ -212,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # 1. throughput
     if not args.skip_throughput:
-        tiers = ("FinPlate-Thrust-v0", "FinRay-Thrust-v0")
+        tiers = ("FinPlate-Thrust-v1", "FinRay-Thrust-v1")
         rows = [throughput(i, args.num_envs, args.steps, args.repeats) for i in tiers]
         rows.append(throughput("KS-v0", args.ks_envs, max(2, args.steps // 20), args.repeats))
         print_table(
@@ -230,7 +350,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     searches = {}
     for tier in dict.fromkeys(i.split("-")[0] for i in args.ids):
-        env_id = f"{tier}-Thrust-v0"
+        env_id = f"{tier}-Thrust-v1"
         t0 = time.perf_counter()
         res = sinusoid_search(
             env_id, grid, num_episodes=args.sinusoid_episodes, plot_path=RESULTS_DIR / f"finray-sinusoid-{tier}.png"

@@ -159,6 +159,7 @@ def test_hypervolume_and_pareto_scores_rank_front_members_first():
     np.testing.assert_allclose(np.asarray(sc.scores(fit, w, group)), [2.0, 2.25, 2.0, 1.0])
 
 
+@pytest.mark.slow
 def test_search_covers_the_front_and_beats_single_objective_groups():
     cfg = MOConfig(num_objectives=2, search={"lr": Prior(0.2, 0.9)}, population=4, rounds=2, updates_per_round=4,
                    selection="pareto", eval_episodes=1)
