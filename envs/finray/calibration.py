@@ -150,12 +150,15 @@ _WHY = {
 
 
 def _concrete(v: Any) -> float | None:
-    """A Python / NumPy number as float; ``None`` for tracers, JAX arrays and placeholders (not checked)."""
-    if isinstance(v, bool | np.bool_):
-        return None
-    if isinstance(v, int | float | np.integer | np.floating):
+    """A Python / NumPy float as float; ``None`` for anything else (not checked).
+
+    Tracers, JAX arrays and placeholders pass, and so do integers: the physical fields are
+    floats (the registry turns an int override into a float), while pytree utilities build
+    ``in_axes``-style trees of ints (``jax.tree.map(lambda _: 0, params)``) that must not fail.
+    """
+    if isinstance(v, float | np.floating):
         return float(v)
-    if isinstance(v, np.ndarray) and v.dtype.kind in "fi":
+    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
         return float(np.min(v)) if v.size else None
     return None
 

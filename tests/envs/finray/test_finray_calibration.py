@@ -66,6 +66,9 @@ def test_out_of_range_override_through_make():
     # traced values are not checked (vmap over a family of fins keeps working)
     fam = jax.vmap(lambda s: RayParams().replace(stiffness=s).stiffness)(jnp.array([0.5, 1.0]))
     assert fam.shape == (2,)
+    # in_axes-style trees of ints (and None leaves) are not params values: no error
+    axes = jax.tree.map(lambda _: 0, RayParams())
+    assert axes.stiffness == 0 and jax.tree.map(lambda _: None, PlateParams()) is not None
 
 
 def test_bilaminar_static_shape_matches_the_closed_form():
