@@ -7,12 +7,32 @@ from jaxrl.registry import register
 FAMILY = "surgical"
 
 _ARMS = {
-    "PSMReach-v1": ("PSM", "reach", "da Vinci PSM: move the tool tip onto a goal sphere (Surgical Gym)."),
-    "PSMTrack-v1": ("PSM", "track", "da Vinci PSM: keep the tool tip on a drifting goal (Surgical Gym)."),
-    "ECMReach-v1": ("ECM", "reach", "da Vinci ECM: move the camera tip onto a goal (Surgical Gym)."),
-    "ECMTrack-v1": ("ECM", "track", "da Vinci ECM: keep the camera tip on a drifting goal (Surgical Gym)."),
-    "STARReach-v1": ("STAR", "reach", "STAR (KUKA iiwa + endoscope): reach a goal (Surgical Gym)."),
-    "STARTrack-v1": ("STAR", "track", "STAR (KUKA iiwa + endoscope): track a drifting goal (Surgical Gym)."),
+    "PSMReach-v1": (
+        "PSM",
+        "reach",
+        "da Vinci PSM, Surgical Gym's 11-DOF psm.usd articulation: move the tool tip onto a goal sphere.",
+    ),
+    "PSMTrack-v1": (
+        "PSM",
+        "track",
+        "da Vinci PSM, Surgical Gym's 11-DOF psm.usd articulation: keep the tool tip on a drifting goal.",
+    ),
+    "ECMReach-v1": (
+        "ECM",
+        "reach",
+        "da Vinci ECM, Surgical Gym's 6-DOF ecm.usd articulation: move the camera tip onto a goal.",
+    ),
+    "ECMTrack-v1": (
+        "ECM",
+        "track",
+        "da Vinci ECM, Surgical Gym's 6-DOF ecm.usd articulation: keep the camera tip on a drifting goal.",
+    ),
+    "STARReach-v1": ("STAR", "reach", "STAR (Surgical Gym; arm inferred as a KUKA iiwa + endoscope): reach a goal."),
+    "STARTrack-v1": (
+        "STAR",
+        "track",
+        "STAR (Surgical Gym; arm inferred as a KUKA iiwa + endoscope): track a drifting goal.",
+    ),
 }
 
 
