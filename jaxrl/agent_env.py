@@ -8,6 +8,7 @@ episodes of a deterministic policy without auto-reset.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,30 +60,65 @@ FALLBACK_HORIZON = 1000
 """Episode limit assumed for evaluation when neither the params nor the registry give one."""
 
 
+def _check_override(env_name: str, key: str, old: Any, new: Any) -> None:
+    """``new`` must have the kind of ``old`` (the default): bool, int, real, str, or an array of its shape."""
+    import numbers
+
+    import numpy as np
+
+    from jaxrl.errors import UserError
+
+    if isinstance(new, jax.core.Tracer):
+        return
+    where = f"env_params[{key!r}] of {env_name}"
+    if isinstance(old, bool | np.bool_):
+        ok, what = isinstance(new, bool | np.bool_), "a bool"
+    elif isinstance(old, numbers.Integral):
+        ok, what = isinstance(new, numbers.Integral) and not isinstance(new, bool | np.bool_), "an integer"
+    elif isinstance(old, numbers.Real):
+        ok, what = isinstance(new, numbers.Real) and not isinstance(new, bool | np.bool_), "a real number"
+    elif isinstance(old, str):
+        ok, what = isinstance(new, str), "a string"
+    elif hasattr(old, "shape") and hasattr(old, "dtype"):
+        arr = np.asarray(new) if isinstance(new, numbers.Number | list | tuple | np.ndarray | jax.Array) else None
+        ok = arr is not None and arr.dtype.kind in "biuf" and arr.shape == tuple(old.shape)
+        what = f"a number array of shape {tuple(old.shape)}" if old.shape else "a number"
+    else:
+        return
+    if not ok:
+        raise UserError(f"{where} must be {what} (like its default {old!r}), got {new!r} ({type(new).__name__})")
+
+
 def resolve_env(
     env: str | Environment, overrides: Mapping[str, Any] | None = None, params: Any = None
 ) -> tuple[Environment, Any, str, int | None]:
     """``(env, params, name, registry episode limit)`` from an id or an :class:`Environment` object.
 
     An id is built through the registry; an object is used as it is, with ``params`` (default:
-    ``env.default_params``). ``overrides`` then replace fields of the params; unknown names raise
-    a :class:`jaxrl.errors.UserError` listing the valid ones.
+    ``env.default_params``). ``overrides`` then replace fields of the params; unknown names, and
+    values of another kind than the field's default (a string for an int, an array of another
+    shape), raise a :class:`jaxrl.errors.UserError`.
     """
     from jaxrl.errors import UserError
     from jaxrl.registry import replace_params, spec
 
+    overrides = dict(overrides or {})
     try:
         if isinstance(env, str):
             s = spec(env)
-            if params is None:
-                built, params = s.make(**dict(overrides or {}))
-                return built, params, env, s.max_episode_steps
-            return s.factory(), replace_params(params, dict(overrides or {}), env), env, s.max_episode_steps
-        if not isinstance(env, Environment):
+            built, limit, name = (s.make() if params is None else (s.factory(), params)), s.max_episode_steps, env
+            env, params = built
+        elif isinstance(env, Environment):
+            name, limit = getattr(env, "name", type(env).__name__), None
+            params = env.default_params if params is None else params
+        else:
             raise UserError(f"env must be a registered id (str) or a jaxrl.Environment, got {type(env).__name__}")
-        name = getattr(env, "name", type(env).__name__)
-        params = env.default_params if params is None else params
-        return env, replace_params(params, dict(overrides or {}), name), name, None
+        if overrides and dataclasses.is_dataclass(params):
+            known = {f.name for f in dataclasses.fields(params)}
+            for k, v in overrides.items():
+                if k in known:
+                    _check_override(name, k, getattr(params, k), v)
+        return env, replace_params(params, overrides, name), name, limit
     except UserError:
         raise
     except ValueError as e:

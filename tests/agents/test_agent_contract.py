@@ -68,6 +68,9 @@ def test_config_does_not_build_the_environment(monkeypatch):
     monkeypatch.undo()
     with pytest.raises(UserError, match="unknown parameter.*not_a_param"):
         ppo.PPO(cfg)
+    bad = ppo.Config(env_params={"max_steps_in_episode": "7"}, **TINY_PPO)
+    with pytest.raises(UserError, match=r"env_params\['max_steps_in_episode'\] of CartPole-v1 must be an integer"):
+        ppo.PPO(bad)
 
 
 # --------------------------------------------------------------------------- traced out-of-range values
