@@ -209,7 +209,18 @@ def _publish(tmp: str, path: str, tag: str) -> None:
             os.rename(old, path)  # roll back: the previous checkpoint stays
         raise
     _fsync_dir(os.path.dirname(path))
-    shutil.rmtree(old, ignore_errors=True)
+    _delete(old)
+
+
+def _delete(path: str) -> None:
+    """Remove a folder, or a symbolic link (``path`` was a link to a checkpoint), ignoring errors."""
+    if os.path.islink(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _after_failed_save(tmp: str, path: str) -> None:
@@ -223,7 +234,7 @@ def _after_failed_save(tmp: str, path: str) -> None:
 def _remove_leftovers(path: str) -> None:
     """Delete hidden copies of earlier interrupted saves (``path`` now holds a newer complete checkpoint)."""
     for f, _ in _hidden(path):
-        shutil.rmtree(f, ignore_errors=True)
+        _delete(f)
 
 
 def is_complete(path: str | os.PathLike) -> bool:
