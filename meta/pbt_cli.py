@@ -142,24 +142,55 @@ def _history_json(history: dict[str, list]) -> dict[str, Any]:
             for k, v in history.items()}
 
 
-def _restore(ck: Path, hist_path: Path, like: Any) -> tuple[Any, dict[str, Any]]:
-    """The population state and the history cut to its round; ``RunDirError`` when they cannot agree."""
-    from jaxrl import checkpoint
-    from jaxrl.errors import RunDirError
-    from jaxrl.runs import flag_nonfinite, reconcile_history, write_json
+class HistorySink:
+    """history.json on the run driver: one entry per round, written atomically *before* that round's
+    checkpoint and carrying its round; on resume cut back to the checkpoint (:func:`reconcile_history`),
+    or refused when it is behind it."""
 
-    try:
-        state, meta = checkpoint.restore(ck, like)
-    except (OSError, ValueError) as e:
-        msg = f"cannot resume the PBT run: {e}; resume with the original settings or start a new run"
-        raise RunDirError(msg) from e
-    done = int(state.round)
-    if meta.get("round", done) != done:
-        raise RunDirError(f"checkpoint {ck} says round {meta['round']} in its metadata but holds round {done}")
-    history = reconcile_history(hist_path, done)  # ahead of the checkpoint: cut; behind it: an error
-    history.pop("round")
-    write_json(hist_path, flag_nonfinite({"round": done, **_history_json(history)}))
-    return state, history
+    def __init__(self, path: Path, search: Any):
+        self.path = path
+        self.history: dict[str, Any] = {k: [] for k in ("fitness", "train_return", "parent", "copied")}
+        self.history["hparams"] = {n: [] for n in search}
+
+    def write(self, first: int, metrics: dict[str, np.ndarray], labels: Sequence[Any]) -> None:
+        from jaxrl.runs import flag_nonfinite, write_json
+
+        n = next(iter(metrics.values())).shape[1]
+        for t in range(n):  # metrics [P, n]
+            for k in ("fitness", "train_return", "parent", "copied"):
+                self.history[k].append(np.asarray(metrics[k][:, t]).tolist())
+            for name in self.history["hparams"]:
+                self.history["hparams"][name].append(np.asarray(metrics[f"hparams/{name}"][:, t]).tolist())
+        write_json(self.path, flag_nonfinite({"round": first + n, **_history_json(self.history)}))
+
+    def reconcile(self, done: int) -> int:
+        from jaxrl.runs import flag_nonfinite, reconcile_history, write_json
+
+        if not done and not self.path.exists():
+            return 0
+        hist = reconcile_history(self.path, done)  # ahead of the checkpoint: cut; behind it: RunDirError
+        hist.pop("round")
+        self.history = hist
+        write_json(self.path, flag_nonfinite({"round": done, **_history_json(hist)}))
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def pbt_program(pbt: PBT, seed: int, round_fn: Any) -> Any:
+    """The :class:`jaxrl.driver.Program` of ``rounds`` PBT rounds (one round per chunk; metrics ``[P, 1]``)."""
+    import jax
+
+    from jaxrl.driver import Program
+
+    def one_round(state: Any) -> tuple[Any, dict[str, Any]]:
+        state, record = round_fn(state)
+        return state, jax.tree.map(lambda x: x[:, None], record)
+
+    return Program(total=pbt.cfg.rounds, init=lambda: jax.jit(pbt.init)(jax.random.key(seed)),
+                   make_chunk=lambda n: one_round, labels=list(range(pbt.cfg.population)), unit="round",
+                   meta=lambda done, state: {"round": done})
 
 
 def plot(history: dict[str, Any], priors: dict[str, Prior], path_sched: Path, path_lineage: Path) -> None:
@@ -207,8 +238,8 @@ def plot(history: dict[str, Any], priors: dict[str, Prior], path_sched: Path, pa
 def main(argv: Sequence[str] | None = None) -> int:
     import jax
 
-    from jaxrl import checkpoint
-    from jaxrl.runs import flag_nonfinite, machine_info, versions, write_json
+    from jaxrl.driver import drive
+    from jaxrl.runs import RunDir, flag_nonfinite, machine_info, versions, write_json
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -216,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rec, out = _setup(args)
     pbt = build(rec)
     cfg = pbt.cfg
-    ck, hist_path = out / "checkpoint", out / "history.json"
+    hist_path = out / "history.json"
     if args.devices:
         from jaxrl import sharding
 
@@ -232,36 +263,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         round_fn = sharding.shard_carry(pbt.round_step, sharding.population_shardings(like, mesh, cfg.population))
     else:
         round_fn = jax.jit(pbt.round_step)
-    if args.resume and checkpoint.recover(ck) is not None:  # recover: a save killed half-way still counts
-        state, history = _restore(ck, hist_path, jax.eval_shape(pbt.init, jax.random.key(0)))
-    else:  # a fresh run (or one interrupted before its first round ended)
+    if not args.resume:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "pbt.json", rec)
         write_json(out / "versions.json", versions())
         write_json(out / "machine.json", machine_info())
-        state = jax.jit(pbt.init)(jax.random.key(rec["seed"]))
-        history = {k: [] for k in ("fitness", "train_return", "parent", "copied")}
-        history["hparams"] = {n: [] for n in cfg.search}
-    done = int(state.round)
-    print(f"pbt {rec['algo']} on {list(rec['config'].values())[0]}: population {cfg.population}, round {done}/"
-          f"{cfg.rounds}, {cfg.updates_per_round} updates per round -> {out}", flush=True)
+    print(f"pbt {rec['algo']} on {list(rec['config'].values())[0]}: population {cfg.population}, "
+          f"{cfg.rounds} rounds, {cfg.updates_per_round} updates per round -> {out}", flush=True)
     t_start = time.perf_counter()
-    while done < cfg.rounds:
-        t0 = time.perf_counter()
-        state, record = jax.block_until_ready(round_fn(state))
-        record = jax.device_get(record)
-        for k in ("fitness", "train_return", "parent", "copied"):
-            history[k].append(np.asarray(record[k]).tolist())
-        for n, v in record["hparams"].items():
-            history["hparams"][n].append(np.asarray(v).tolist())
-        done = int(state.round)
-        # the history first: killed between the two, it is one round ahead and cut back on resume
-        write_json(hist_path, flag_nonfinite({"round": done, **_history_json(history)}))
-        checkpoint.save(ck, state, {"round": done})
-        if not args.no_progress:
-            f = np.asarray(record["fitness"])
-            print(f"round {done}/{cfg.rounds}  best {np.nanmax(f):.2f}  mean {np.nanmean(f):.2f}  "
-                  f"copies {int(np.sum(record['copied']))}  {time.perf_counter() - t0:.1f}s", flush=True)
+    sink = HistorySink(hist_path, cfg.search)
+
+    def report(done: int, total: int, m: dict[str, np.ndarray], seconds: float) -> None:
+        if args.no_progress:
+            return
+        f = m["fitness"][:, -1]
+        bad = int(np.sum(~np.isfinite(f)))
+        print(f"round {done}/{total}  best {np.nanmax(f):.2f}  mean {np.nanmean(f):.2f}  copies "
+              f"{int(np.sum(m['copied'][:, -1]))}  {seconds:.1f}s" + (f"  diverged members {bad}" if bad else ""),
+              flush=True)
+
+    drive(pbt_program(pbt, rec["seed"], round_fn), RunDir(out), 1, resume=bool(args.resume), sinks=[sink],
+          progress=report, resume_hint=f"jaxrl pbt --resume {out}")
+    history = sink.history
     best, sched = incumbent_schedule(history)
     summary = {
         "incumbent": best,

@@ -282,7 +282,7 @@ def test_pbt_resume_cuts_a_history_ahead_and_refuses_one_behind(tmp_path):
     """meta.pbt_cli's resume step on a stand-in population state (no compile)."""
     from flax import struct
 
-    from meta import pbt_cli
+    from jaxrl.meta import pbt_cli
 
     @struct.dataclass
     class Pop:
@@ -295,21 +295,28 @@ def test_pbt_resume_cuts_a_history_ahead_and_refuses_one_behind(tmp_path):
              "parent": [[0, 1], [0, 0], [1, 1]], "hparams": {"lr": [[0.1, 0.2], [0.1, 0.1], [0.3, 0.3]]}}
     hist.write_text(json.dumps(three))  # killed after writing round 3's history, before its checkpoint
     like = Pop(jnp.int32(0), jnp.zeros(3))
-    state, h = pbt_cli._restore(ck, hist, like)
+
+    def restore(ck, hist, like):  # what the run driver does on resume: checkpoint, then its records
+        state, _ = checkpoint.restore(ck, like)
+        sink = pbt_cli.HistorySink(hist, ["lr"])
+        sink.reconcile(int(state.round))
+        return state, sink.history
+
+    state, h = restore(ck, hist, like)
     assert int(state.round) == 2 and h["parent"] == [[0, 1], [0, 0]] and np.isnan(h["fitness"][0][1])
     on_disk = _strict_json(hist)
     assert on_disk["round"] == 2 and on_disk["fitness"] == [[1.0, None], [2.0, 3.0]]  # rewritten, strict JSON
     hist.write_text(json.dumps(dict(_cut_rounds(three, 1), round=1)))  # a stale history: one round behind
     with pytest.raises(RunDirError, match=r"history.json is stale: it holds 1 rounds but the checkpoint is at round 2"):
-        pbt_cli._restore(ck, hist, like)
+        restore(ck, hist, like)
     hist.write_text(json.dumps(_cut_rounds(three, 1)))  # the format before the round counter: its length counts
     with pytest.raises(RunDirError, match="stale"):
-        pbt_cli._restore(ck, hist, like)
+        restore(ck, hist, like)
 
 
 @pytest.mark.slow
 def test_pbt_history_must_agree_with_its_checkpoint(tmp_path):
-    from meta import pbt_cli
+    from jaxrl.meta import pbt_cli
 
     out = tmp_path / "pbt"
     argv = ["ppo", "--population", "2", "--rounds", "2", "--updates-per-round", "1", "--fitness", "train",
