@@ -46,7 +46,9 @@ def test_registered_dims_and_obs_layout(robot):
 
 
 def test_stale_v0_ids_are_gone():
-    for name in ("PSMReach", "PSMTrack", "ECMReach", "ECMTrack", "STARReach", "STARTrack"):
+    surrol = ("NeedleReach", "GauzeRetrieve", "NeedlePick", "PegTransfer", "CameraReach", "MisOrient", "StaticTrack")
+    surrol += tuple(f"{t}Flat" for t in surrol) + ("ActiveTrack",)
+    for name in ("PSMReach", "PSMTrack", "ECMReach", "ECMTrack", "STARReach", "STARTrack") + surrol:
         with pytest.raises(Exception, match=name):
             jaxrl.make(f"{name}-v0")
 

@@ -29,11 +29,9 @@ def test_draw_projects_a_sphere_where_expected():
 
 
 @pytest.mark.parametrize(
-    "env_id", ["PSMReach-v1", "ECMReach-v1", "STARTrack-v1", "PegTransfer-v0", "ActiveTrack-v0", "NeedleReachFlat-v0"]
+    "env_id", ["PSMReach-v1", "ECMReach-v1", "STARTrack-v1", "PegTransfer-v1", "ActiveTrack-v1", "NeedleReachFlat-v1"]
 )
 def test_frames_of_every_family_member(env_id):
-    if env_id == "ActiveTrack-v0":
-        env_id = "ActiveTrack-v0"
     env, p = jaxrl.make(env_id)
     _, s = env.reset(jax.random.PRNGKey(0), p)
     img = render.render_frame(env, s, p, width=160, height=120)
@@ -43,7 +41,7 @@ def test_frames_of_every_family_member(env_id):
 
 
 def test_rollout_gif(tmp_path):
-    env, p = jaxrl.make("NeedleReach-v0")
+    env, p = jaxrl.make("NeedleReach-v1")
 
     def policy(key, obs):  # scripted: move the jaw tip towards the goal
         d = (obs["desired_goal"] - obs["achieved_goal"]) / 0.05
