@@ -14,8 +14,8 @@ Conventions
 All functions are pure ``jnp`` and work under ``jit``/``vmap``; DH tables are pytrees so link
 lengths can be randomised.
 
-The RCM arms (PSM, ECM) share a closed form used by the environments (checked against the
-DH chain in the tests): with yaw ``q0`` and pitch ``q1`` the tool shaft direction in the RCM
+The RCM arms (PSM, ECM) share a closed form used by the SurRoL ECM tasks' inverse kinematics
+(checked against the DH chain in the tests): with yaw ``q0`` and pitch ``q1`` the tool shaft direction in the RCM
 frame is ``(sin q0 cos q1, -sin q1, -cos q0 cos q1)`` and every point of the shaft is
 ``depth * shaft``: the shaft passes through the RCM for any joints.
 """
