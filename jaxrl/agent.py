@@ -80,17 +80,21 @@ class AgentSpec:
 
     name: str
     module: str
-    config: str = "Config"
-    agent: str = "Agent"
+    config: Any = "Config"  # a name in ``module``, or the class itself
+    agent: Any = "Agent"
     default_env: str = "CartPole-v1"
     description: str = ""
     env_field: str = "env_id"
     steps_field: str = "total_timesteps"
 
     def config_class(self) -> type:
+        if not isinstance(self.config, str):  # registered with the class itself (a notebook's agent)
+            return self.config
         return getattr(importlib.import_module(self.module), self.config)
 
     def agent_class(self) -> Callable[[Any], Any]:
+        if not isinstance(self.agent, str):
+            return self.agent
         return getattr(importlib.import_module(self.module), self.agent)
 
     def make_config(self, **fields: Any) -> Any:
@@ -118,16 +122,18 @@ _loaded_entry_points = False
 def register_agent(
     name: str,
     module: str,
-    config: str = "Config",
-    agent: str = "Agent",
+    config: Any = "Config",
+    agent: Any = "Agent",
     default_env: str = "CartPole-v1",
     description: str = "",
     *,
     overwrite: bool = False,
 ) -> AgentSpec:
-    """Register an agent under ``name`` (``jaxrl train NAME`` and :func:`make_agent` find it).
+    """Register an agent under ``name`` (``jaxrl train NAME``, :func:`make_agent` and PBT find it).
 
-    ``module`` is imported only when the agent is built, so registering is cheap.
+    ``config`` and ``agent`` name a config class and an agent class (a callable ``agent(cfg)``) in
+    ``module``, which is imported only when the agent is built, so registering is cheap; they may
+    also be the classes themselves (an agent defined in a notebook or a script).
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"agent name must be an identifier-like string, got {name!r}")

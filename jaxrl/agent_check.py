@@ -39,8 +39,10 @@ def _leaves_differ(a: Any, b: Any) -> bool:
 
 
 def traced_fields(cfg: Any) -> list[str]:
-    """The config's traced hyperparameters (fields marked ``kind="traced"``), in declaration order."""
-    return [f.name for f in dataclasses.fields(cfg) if (f.metadata or {}).get("kind") == "traced"]
+    """The config's traced hyperparameters (fields declared with :func:`jaxrl.config.traced`), in order."""
+    from jaxrl.config import traced_names
+
+    return list(traced_names(type(cfg))) if dataclasses.is_dataclass(cfg) else []
 
 
 def check_agent(agent: Any, *, num_seeds: int = 2, episodes: int = 2, key: jax.Array | None = None,

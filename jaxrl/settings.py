@@ -178,7 +178,7 @@ def describe_fields(cls: type) -> str:
     rows = []
     for f in dataclasses.fields(cls):
         d = field_default(f)
-        kind = f.metadata.get("kind", "") if f.metadata else ""
+        kind = (f.metadata or {}).get("jaxrl", ("",))[0]  # jaxrl.config.static / traced
         default = "(required)" if d is dataclasses.MISSING else repr(dict(d) if isinstance(d, Mapping) else d)
         rows.append((f.name, default, kind, docs[f.name]))
     w0 = max(len(r[0]) for r in rows)
