@@ -71,12 +71,13 @@ class MujocoRenderer:
         self.data.qpos[:] = qpos
         mj.mj_forward(self.model, self.data)
         root = 1 if self.model.nbody > 1 else 0
+        keep = self.model.geom_type != int(mj.mjtGeom.mjGEOM_PLANE)
         if self.camera.distance == 0.0:  # fit the first pose: bounding spheres of the non-plane geoms
-            keep = self.model.geom_type != int(mj.mjtGeom.mjGEOM_PLANE)
             xpos, rb = self.data.geom_xpos[keep], self.model.geom_rbound[keep][:, None]
             size = float(np.linalg.norm((xpos + rb).max(0) - (xpos - rb).min(0))) if keep.any() else 1.0
-            self.camera.distance = 0.5 + 0.9 * min(size, 4.0)
-        self.camera.lookat[:] = self.data.xpos[root]
+            self.camera.distance = 0.5 + 1.1 * min(size, 4.0)
+        z = self.data.geom_xpos[keep, 2] if keep.any() else self.data.xpos[root, 2:]
+        self.camera.lookat[:] = (*self.data.xpos[root, :2], (z.min() + z.max()) / 2)  # follow the root, frame the body
         mj.mjv_updateScene(self.model, self.data, self.option, self.perturb, self.camera,
                            mj.mjtCatBit.mjCAT_ALL, self.scene)
         mj.mjr_render(self.viewport, self.scene, self.context)
