@@ -10,13 +10,21 @@ DQN, SAC, TD3). One *round*:
 3. exploit: members that are *ready* (``ready_rounds`` rounds since their last
    copy) and lose the selection copy a donor's whole train state --
    parameters, optimiser state, normalisation statistics, replay buffer,
-   environment state, hyperparameters. ``"truncation"``: the bottom
+   environment state, hyperparameters -- bit for bit, except its PRNG key:
+   the agent state's field ``key`` (every agent has one: PPO and PQN
+   ``RunnerState``, DQN/SAC/TD3 ``OffPolicyState``, LPG ``AgentState``)
+   becomes ``fold_in(fold_in(loser's own key, round), member index)``, so a
+   copy and its donor never draw the same resets, action noise, minibatch
+   shuffles or replay samples. ``"truncation"``: the bottom
    ``fraction`` copies a uniformly drawn member of the top ``fraction``;
    ``"tournament"``: each member meets a random other one and copies it if
    it is better;
 4. explore: each searched hyperparameter of a copied member is resampled
    from its prior with probability ``resample_prob``, else multiplied by 0.8
    or 1.2 (``perturb``) and clipped to the prior's bounds.
+
+The last round (``round == cfg.rounds``) only trains and scores: no exploit or
+explore, so the population returned is the one trained in that round.
 
 ``exploit=False`` gives random search with the same sampling and budget. The
 history records, per round, each member's fitness, the hyperparameters it
@@ -111,6 +119,14 @@ def _set_hparams(members: Any, values: Mapping[str, jax.Array]) -> Any:
     return members.replace(hparams=members.hparams.replace(**values))
 
 
+def fresh_keys(keys: jax.Array, rnd: jax.Array, copied: jax.Array, copied_keys: jax.Array) -> jax.Array:
+    """The members' PRNG keys after an exploit: ``copied_keys`` (``[P]`` typed or ``[P, 2]`` raw, the donors'),
+    but a copied member (``copied [P]``) gets ``fold_in(fold_in(keys[i], rnd), i)`` from its own pre-copy key."""
+    new = jax.vmap(lambda k, i: jax.random.fold_in(jax.random.fold_in(k, rnd), i))(keys, jnp.arange(copied.shape[0]))
+    pick = copied.reshape(copied.shape + (1,) * (new.ndim - 1))
+    return jax.vmap(lambda c, a, b: jax.lax.select(c, a, b))(jnp.broadcast_to(pick, new.shape), new, copied_keys)
+
+
 def select(key: jax.Array, fitness: jax.Array, cfg: PBTConfig) -> tuple[jax.Array, jax.Array]:
     """``(parent [P] int32, loses [P] bool)``: whom each member would copy, and whether it lost selection.
 
@@ -155,6 +171,9 @@ class PBT:
             if not callable(getattr(agent, name, None)):
                 raise TypeError(f"PBT needs an agent with {name}(); {type(agent).__name__} has none")
         template = jax.eval_shape(agent.init, jax.random.key(0))
+        if not hasattr(template, "key"):
+            raise TypeError(f"PBT needs agent states with a PRNG field named 'key' (a copied member gets a fresh "
+                            f"one); {type(agent).__name__}'s {type(template).__name__} has none")
         names = {f for f in dir(template.hparams) if not f.startswith("_")}
         unknown = sorted(set(cfg.search) - names)
         if unknown:
@@ -180,7 +199,11 @@ class PBT:
         return jnp.nanmean(ev, axis=1)
 
     def exploit_explore(self, key: jax.Array, state: PBTState, fitness: jax.Array):
-        """Copy losers' states from donors and explore their hyperparameters; returns ``(state, record)``."""
+        """Copy losers' states from donors and explore their hyperparameters; returns ``(state, record)``.
+
+        A copy takes everything of its donor's state but the key (fresh, see :func:`fresh_keys`). Nothing is
+        copied once ``state.round`` reaches ``cfg.rounds``: the final population is the trained one.
+        """
         cfg = self.cfg
         k_sel, k_exp = jax.random.split(key)
         rnd = state.round
@@ -188,9 +211,10 @@ class PBT:
         if cfg.exploit:
             parent, loses = select(k_sel, fitness, cfg)
             ready = rnd - state.last_copy >= cfg.ready_rounds
-            copied = loses & ready
+            copied = loses & ready & (rnd < cfg.rounds)  # the last round returns the trained population
             parent = jnp.where(copied, parent, jnp.arange(cfg.population)).astype(jnp.int32)
             members = jax.tree.map(lambda x: x[parent], state.members)
+            members = members.replace(key=fresh_keys(state.members.key, rnd, copied, members.key))
             donor_values = {n: v[parent] for n, v in used.items()}
             members = _set_hparams(members, explore(k_exp, donor_values, copied, cfg))
             last_copy = jnp.where(copied, rnd, state.last_copy)
@@ -201,7 +225,7 @@ class PBT:
         return state.replace(members=members, last_copy=last_copy), record
 
     def round_step(self, state: PBTState) -> tuple[PBTState, dict[str, Any]]:
-        """Train every member for a round, then exploit and explore."""
+        """Train every member for a round, then exploit and explore (except after round ``cfg.rounds``)."""
         k_eval, k_ex, k_next = jax.random.split(state.key, 3)
         n = self.cfg.updates_per_round
         members, metrics = jax.vmap(lambda s: self.agent.train_chunk(s, n))(state.members)

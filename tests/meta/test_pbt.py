@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
 from jaxrl.agents import ppo
 from jaxrl.meta import pbt as P
@@ -29,6 +30,15 @@ def leaves_equal(a, b) -> bool:
 
 def member(state, i):
     return jax.tree.map(lambda x: x[i], state.members)
+
+
+def key_bits(state) -> np.ndarray:
+    """``[P, ...]`` uint32 data of the members' PRNG keys."""
+    return np.asarray(jax.random.key_data(state.members.key))
+
+
+def all_distinct(rows: np.ndarray) -> bool:
+    return len({r.tobytes() for r in rows}) == len(rows)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +64,11 @@ def test_exploit_copies_whole_state_from_a_top_donor_and_leaves_survivors(traine
         got = member(new, i)
         if i in (1, 4):
             donor = member(state, parent[i])
-            # everything but the searched hyperparameters is the donor's, bit for bit
-            assert leaves_equal(got.replace(hparams=None), donor.replace(hparams=None))
+            # everything but the searched hyperparameters and the PRNG key is the donor's, bit for bit
+            assert leaves_equal(got.replace(hparams=None, key=None), donor.replace(hparams=None, key=None))
+            # the key is fresh: fold_in(fold_in(the loser's own key, round), member index)
+            want = jax.random.fold_in(jax.random.fold_in(member(state, i).key, 1), i)
+            assert leaves_equal(got.key, want) and not leaves_equal(got.key, donor.key)
             assert not leaves_equal(got.params, member(state, i).params)
             assert leaves_equal(got.obs_stats, donor.obs_stats) and leaves_equal(got.opt_state, donor.opt_state)
             assert float(got.hparams.clip_eps) == float(donor.hparams.clip_eps)  # not searched: copied as is
@@ -63,6 +76,19 @@ def test_exploit_copies_whole_state_from_a_top_donor_and_leaves_survivors(traine
             assert parent[i] == i
             assert leaves_equal(got, member(state, i))  # survivors untouched, hyperparameters included
     np.testing.assert_array_equal(np.asarray(new.last_copy), [0, 1, 0, 0, 1, 0, 0, 0])
+    assert all_distinct(key_bits(new))  # no two members share a random stream
+
+
+def test_a_copy_draws_its_own_randomness(trained):
+    """After an exploit, loser and donor act, reset and shuffle with different randomness: one update from the same
+    parameters (a rollout does not depend on the learning rate) leads them to different environment states."""
+    pbt, state = trained
+    new, rec = jax.jit(pbt.exploit_explore)(jax.random.key(1), state, FITNESS)
+    pair = np.array([1, int(rec["parent"][1])])  # a loser and its donor
+    two = jax.tree.map(lambda x: x[pair], new.members)
+    assert leaves_equal(jax.tree.map(lambda x: x[0], two.obs), jax.tree.map(lambda x: x[1], two.obs))  # copied
+    after, _ = jax.jit(jax.vmap(lambda s: pbt.agent.train_chunk(s, 1)))(two)
+    assert not np.array_equal(np.asarray(after.obs[0]), np.asarray(after.obs[1]))
 
 
 @pytest.mark.parametrize("resample_prob", [0.0, 1.0])
@@ -85,7 +111,7 @@ def test_explore_perturbs_by_factors_or_resamples_within_bounds(trained, resampl
 
 def test_not_ready_members_are_not_copied(trained):
     pbt, state = trained
-    cfg = P.PBTConfig(**{**pbt.cfg.__dict__, "ready_rounds": 2})
+    cfg = P.PBTConfig(**{**pbt.cfg.__dict__, "ready_rounds": 2, "rounds": 4})
     p2 = P.PBT(pbt.agent, cfg)
     state = state.replace(round=jnp.int32(3), last_copy=jnp.array([0, 2, 0, 0, 0, 0, 0, 0], jnp.int32))
     new, rec = jax.jit(p2.exploit_explore)(jax.random.key(1), state, FITNESS)
@@ -113,7 +139,15 @@ def test_whole_run_jitted_vmapped_and_random_search_never_copies():
     assert hist["fitness"].shape == (2, 2, 4) and hist["hparams"]["lr"].shape == (2, 2, 4)
     assert np.all(np.asarray(states.round) == 2)
     assert not np.allclose(np.asarray(hist["fitness"][0]), np.asarray(hist["fitness"][1]))  # keys differ
-    assert np.asarray(hist["copied"]).any()  # population of 4, fraction 0.25: one copy per round
+    # population of 4, fraction 0.25: one copy after the first round; none after the last, so the population
+    # returned is the one trained in the last round (no untrained clones), every member its own parameters
+    np.testing.assert_array_equal(np.asarray(hist["copied"]).sum(-1), [[1, 0], [1, 0]])
+    np.testing.assert_array_equal(np.asarray(hist["parent"])[:, -1], np.tile(np.arange(4), (2, 1)))
+    for run in range(2):
+        one = jax.tree.map(lambda x, r=run: x[r], states)
+        params = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(one.members.params))  # [4, D]
+        assert all_distinct(params) and all_distinct(key_bits(one))
+    assert np.asarray(states.last_copy).max() <= 1  # nobody copied in round 2
     rs = P.make_pbt(ppo.PPO(TINY), P.PBTConfig(**{**cfg.__dict__, "exploit": False}))
     _, h = jax.jit(rs)(keys[0])
     assert not np.asarray(h["copied"]).any()
@@ -165,6 +199,7 @@ def test_cli_writes_history_plots_and_resumes(tmp_path, capsys):
     assert main(argv) == 0
     hist = json.loads((out / "history.json").read_text())
     assert np.asarray(hist["fitness"]).shape == (2, 3) and np.asarray(hist["hparams"]["lr"]).shape == (2, 3)
+    assert not np.asarray(hist["copied"])[-1].any()  # round by round too: the last round copies nothing
     inc = json.loads((out / "incumbent.json").read_text())
     assert len(inc["schedule"]["lr"]) == 2 and 1e-4 <= min(inc["schedule"]["lr"]) <= 1e-2
     for f in ("schedules.png", "lineage.png"):
@@ -191,4 +226,5 @@ def test_off_policy_members_copy_their_replay_buffer():
     assert list(np.flatnonzero(np.asarray(rec["copied"]))) == [2] and int(rec["parent"][2]) == 1
     assert leaves_equal(member(new, 2).buffer, member(state, 1).buffer)  # replay contents travel with the copy
     assert leaves_equal(member(new, 2).learner, member(state, 1).learner)
+    assert not leaves_equal(member(new, 2).key, member(state, 1).key) and all_distinct(key_bits(new))
     assert not leaves_equal(member(state, 2).buffer.data, member(state, 1).buffer.data)
