@@ -375,3 +375,9 @@ class GridEnv(Environment):
 
     def action_space(self, params: TaskParams) -> spaces.Space:
         return spaces.Discrete(C.NUM_ACTIONS)
+
+    def render(self, state: GridState, params: TaskParams) -> Any:
+        """The whole grid as ``[H, W, 3]`` uint8 (host-side; :func:`jaxrl.envs.grid.render.render_state`)."""
+        from jaxrl.envs.grid.render import render_state
+
+        return render_state(self, state, params)
