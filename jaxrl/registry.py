@@ -141,7 +141,11 @@ def replace_params(params: Any, overrides: Mapping[str, Any], env_id: str = "") 
             f"unknown parameter(s) {unknown} for environment {env_id!r}; valid fields: {', '.join(names) or '(none)'}"
         )
     checked = {k: _check_override(env_id, k, v, getattr(params, k)) for k, v in overrides.items()}
-    return params.replace(**checked)
+    new = params.replace(**checked)  # the params' own validation (if any) speaks first
+    for k, v in checked.items():
+        if _kind(v) == "int" and (k in _POSITIVE or k.endswith("_interval")) and _is_scalar(v) and v <= 0:
+            raise UserError(f"environment {env_id!r}: parameter {k!r} must be a positive integer, got {v!r}")
+    return new
 
 
 _POSITIVE = ("max_steps_in_episode", "max_steps")
@@ -188,11 +192,13 @@ def _check_override(env_id: str, name: str, value: Any, default: Any) -> Any:
         raise UserError(f"{where} expects {want} (default {_show(default)}), got {value!r}; pass {hint}")
     if got == "float" and not np.isfinite(value):
         raise UserError(f"{where} must be finite, got {value!r}")
-    if want == "int" and (name in _POSITIVE or name.endswith("_interval")) and value <= 0:
-        raise UserError(f"{where} must be a positive integer, got {value!r}")
     if want == "float" and got == "int" and isinstance(default, float) and not isinstance(value, np.generic):
         return float(value)
     return value
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, bool | int | float | np.generic)
 
 
 def _show(x: Any) -> str:
