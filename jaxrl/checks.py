@@ -41,6 +41,7 @@ before are traced again with (or without) the checks.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -60,6 +61,16 @@ _STEP_NAMES = ("time", "step", "step_count", "steps", "t")
 
 class InvalidActionError(UserError):
     """An action outside its space was stepped while :mod:`jaxrl.checks` was enabled."""
+
+
+class _DropInvalidAction(logging.Filter):
+    """JAX logs every exception of a host callback with its traceback; ours reach the caller anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InvalidActionError))
+
+
+logging.getLogger("jax._src.callback").addFilter(_DropInvalidAction())
 
 
 def is_enabled() -> bool:
