@@ -162,7 +162,7 @@ def guard_action(
         low = jnp.broadcast_to(jnp.asarray(lo, jnp.float32), space.shape)
         high = jnp.broadcast_to(jnp.asarray(hi, jnp.float32), space.shape)
         report = _Reporter(name, space, len(batch_shape))
-        io_callback(report, None, bad, a, step, low, high, ordered=False)
+        io_callback(report, None, bad, jax.lax.stop_gradient(a), step, low, high, ordered=False)
     if floating:
         null = jnp.clip(jnp.zeros((), a.dtype), lo, hi).astype(a.dtype)
         return jnp.where(jnp.isfinite(a), a, null)
