@@ -193,11 +193,12 @@ def _bounds(space: spaces.Space, dtype: Any) -> tuple[Any, Any]:
         return jnp.asarray(0, dtype), jnp.asarray(space.nvec - 1, dtype)
     if jnp.issubdtype(dtype, jnp.floating):
         return jnp.asarray(space.low, dtype), jnp.asarray(space.high, dtype)
-    # Integer Box: bounds are compared as given, then the clip result cast back.
+    # Integer Box: the integers inside the (float) bounds; bounds beyond the dtype's range saturate.
     info = jnp.iinfo(dtype)
-    low = jnp.clip(jnp.asarray(space.low, jnp.float32), info.min, info.max)
-    high = jnp.clip(jnp.asarray(space.high, jnp.float32), info.min, info.max)
-    return jnp.ceil(low).astype(dtype), jnp.floor(high).astype(dtype)
+    low, high = jnp.asarray(space.low, jnp.float32), jnp.asarray(space.high, jnp.float32)
+    lo = jnp.where(low <= np.float32(info.min), info.min, jnp.ceil(low).astype(dtype)).astype(dtype)
+    hi = jnp.where(high >= np.float32(info.max), info.max, jnp.floor(high).astype(dtype)).astype(dtype)
+    return lo, hi
 
 
 def _episode_step(state: Any, batch_shape: tuple[int, ...]) -> jax.Array:

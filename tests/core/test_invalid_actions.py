@@ -117,6 +117,18 @@ def test_multidiscrete_clipped_per_entry():
             env.step(K, s, jnp.array([1, 5], jnp.int32))
 
 
+def test_integer_box_clipped_into_the_integers_inside_its_bounds():
+    cases = [
+        (spaces.Box(-1.5, 2.5, (3,), jnp.int8), [-128, 1, 127], [-1, 1, 2]),
+        (spaces.Box(-1000, 1000, (3,), jnp.int8), [-128, 1, 127], [-128, 1, 127]),  # bounds beyond int8 saturate
+        (spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.int32), [-(2**31), 2**31 - 1], [-(2**31), 2**31 - 1]),
+    ]
+    for space, action, want in cases:
+        got = checks.guard_action("x", space, jnp.asarray(action, space.dtype))
+        np.testing.assert_array_equal(np.asarray(got), want, err_msg=repr(space))
+        assert got.dtype == space.dtype
+
+
 def test_wrappers_keep_their_meaning():
     env = EchoEnv()  # bounds [-2, 0] .. [2, 10]
     _, s = env.reset(K)
