@@ -39,35 +39,39 @@ def brute_hv(points: np.ndarray, ref: np.ndarray) -> float:
 
 def test_hypervolume_matches_inclusion_exclusion():
     rng = np.random.default_rng(0)
+    hv = jax.jit(hypervolume)
     for m in (2, 3):
         for _ in range(5):
             pts = rng.uniform(-0.2, 1.0, (6, m)).astype(np.float32)
             ref = np.zeros(m, np.float32)
-            assert float(hypervolume(jnp.asarray(pts), jnp.asarray(ref))) == pytest.approx(
+            assert float(hv(jnp.asarray(pts), jnp.asarray(ref))) == pytest.approx(
                 brute_hv(pts.astype(np.float64), ref), rel=1e-5, abs=1e-7)
 
 
 def test_hypervolume_hand_values_and_contributions():
     pts = jnp.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [1.0, 1.0]])
-    assert float(hypervolume(pts, jnp.zeros(2))) == pytest.approx(6.0)  # 3 + 4 + 3 - 2 - 2
-    np.testing.assert_allclose(np.asarray(hv_contributions(pts, jnp.zeros(2))), [1.0, 1.0, 1.0, 0.0], atol=1e-6)
+    hv, ref = jax.jit(hypervolume), jnp.zeros(2)
+    assert float(hv(pts, ref)) == pytest.approx(6.0)  # 3 + 4 + 3 - 2 - 2
+    np.testing.assert_allclose(np.asarray(jax.jit(hv_contributions)(pts, ref)), [1.0, 1.0, 1.0, 0.0], atol=1e-6)
     mask = jnp.array([True, False, True, True])
-    assert float(hypervolume(pts, jnp.zeros(2), mask)) == pytest.approx(5.0)
-    assert float(hypervolume(pts.at[0].set(jnp.nan), jnp.zeros(2))) == pytest.approx(5.0)
+    assert float(hv(pts, ref, mask)) == pytest.approx(5.0)
+    assert float(hv(pts.at[0].set(jnp.nan), ref, jnp.ones(4, bool))) == pytest.approx(5.0)
 
 
 def test_pareto_ranks():
     pts = jnp.array([[1.0, 3.0], [2.0, 2.0], [1.0, 1.0], [0.5, 0.5], [3.0, 0.0], [jnp.nan, 9.0]])
-    np.testing.assert_array_equal(np.asarray(pareto_ranks(pts)), [0, 0, 1, 2, 0, 6])
+    ranks = jax.jit(pareto_ranks)
+    np.testing.assert_array_equal(np.asarray(ranks(pts, jnp.ones(6, bool))), [0, 0, 1, 2, 0, 6])
     mask = jnp.array([False, False, True, True, False, False])
-    np.testing.assert_array_equal(np.asarray(pareto_ranks(pts, mask)), [6, 6, 0, 1, 6, 6])
+    np.testing.assert_array_equal(np.asarray(ranks(pts, mask)), [6, 6, 0, 1, 6, 6])
 
 
 def test_group_truncation_stays_inside_groups():
     score = jnp.array([0.0, 1.0, 2.0, 3.0, 10.0, 20.0, 30.0, 40.0])
     group = jnp.array([0, 0, 0, 0, 1, 1, 1, 1])
+    trunc = jax.jit(lambda k: group_truncation(k, score, group, 0.25))
     for seed in range(5):
-        parent, loses = group_truncation(jax.random.PRNGKey(seed), score, group, 0.25)
+        parent, loses = trunc(jax.random.PRNGKey(seed))
         np.testing.assert_array_equal(np.asarray(loses), [1, 0, 0, 0, 1, 0, 0, 0])
         assert int(parent[0]) == 3 and int(parent[4]) == 7
         np.testing.assert_array_equal(np.asarray(parent)[[1, 2, 3, 5, 6, 7]], [1, 2, 3, 5, 6, 7])
@@ -77,7 +81,7 @@ def test_explored_weights_stay_on_the_simplex():
     cfg = MOConfig(num_objectives=3, population=6, resample_prob=0.5)
     w = jnp.full((6, 3), 1.0 / 3.0)
     mask = jnp.array([True, True, True, False, False, False])
-    new = np.asarray(explore_weights(jax.random.PRNGKey(0), w, mask, cfg))
+    new = np.asarray(jax.jit(lambda k: explore_weights(k, w, mask, cfg))(jax.random.PRNGKey(0)))
     np.testing.assert_allclose(new.sum(axis=1), 1.0, rtol=1e-5)
     assert np.all(new >= 0) and np.allclose(new[3:], 1.0 / 3.0) and not np.allclose(new[:3], 1.0 / 3.0)
 
@@ -149,12 +153,12 @@ def test_hypervolume_and_pareto_scores_rank_front_members_first():
     fit = jnp.array([[1.0, 3.0], [2.0, 2.5], [3.0, 1.0], [1.0, 1.0]])
     w, group = jnp.full((4, 2), 0.5), jnp.zeros(4, jnp.int32)
     hv = MOSearch(ToyAgent, MOConfig(num_objectives=2, population=4, selection="hypervolume"))
-    s = np.asarray(hv.scores(fit, w, group))
+    s = np.asarray(jax.jit(hv.scores)(fit, w, group))
     # HV = 3 + 2.5 + 1 = 6.5 (unit strips in x); exclusive contributions 0.5, 1.5, 1; the dominated
     # member gets -rank = -1
     np.testing.assert_allclose(s, [0.5 / 6.5, 1.5 / 6.5, 1.0 / 6.5, -1.0], rtol=1e-5)
     par = MOSearch(ToyAgent, MOConfig(num_objectives=2, population=4, selection="pareto"))
-    np.testing.assert_allclose(np.asarray(par.scores(fit, w, group)), [0, 0, 0, -1])
+    np.testing.assert_allclose(np.asarray(jax.jit(par.scores)(fit, w, group)), [0, 0, 0, -1])
     sc = MOSearch(ToyAgent, MOConfig(num_objectives=2, population=4, selection="scalar"))
     np.testing.assert_allclose(np.asarray(sc.scores(fit, w, group)), [2.0, 2.25, 2.0, 1.0])
 

@@ -109,7 +109,8 @@ def test_simulated_bilaminar_ray_settles_on_the_static_shape():
 def test_reward_vector_and_scalarized_weights():
     env, params = scalarized("FinPlate-Thrust-v1", [0.2, 0.5, 0.3])
     _, s = env.reset_env(jax.random.PRNGKey(1), params)
-    out = env.step_env(jax.random.PRNGKey(2), s, jnp.array([0.5], jnp.float32), params)
+    step = jax.jit(lambda p: env.step_env(jax.random.PRNGKey(2), s, jnp.array([0.5], jnp.float32), p))
+    out = step(params)
     vec, info = np.asarray(out.info["reward_vector"]), out.info
     np.testing.assert_allclose(vec, [info["reward_thrust"], info["reward_efficiency"], -info["lateral_sq_coef"]],
                                rtol=1e-6)
@@ -118,9 +119,7 @@ def test_reward_vector_and_scalarized_weights():
     assert float(out.reward) == pytest.approx(float(np.dot([0.2, 0.5, 0.3], vec)), rel=1e-5)
     assert float(info["reward_objective"]) == pytest.approx(float(info["reward_thrust"]))
     # weights are traced: one program over a family of weights
-    ws = jnp.eye(3)
-    step = lambda w: env.step_env(jax.random.PRNGKey(2), s, jnp.array([0.5]), params.replace(weights=w))  # noqa: E731
-    rs = jax.vmap(lambda w: step(w).reward)(ws)
+    rs = jax.vmap(lambda w: step(params.replace(weights=w)).reward)(jnp.eye(3))
     np.testing.assert_allclose(np.asarray(rs), vec, rtol=1e-5)
 
 
