@@ -53,8 +53,8 @@ class VecEnv:
     def __init__(self, env: Environment, num_envs: int, reset_mode: str | None = None, reset_batch: int | None = None):
         if isinstance(num_envs, bool | np.bool_) or not isinstance(num_envs, int | np.integer) or num_envs <= 0:
             raise UserError(
-                f"VecEnv({env.name}): num_envs must be a positive int, got {num_envs!r} "
-                f"({type(num_envs).__name__}); pass e.g. num_envs=8"
+                f"VecEnv({getattr(env, 'name', type(env).__name__)}): num_envs must be a positive int, "
+                f"got {num_envs!r} ({type(num_envs).__name__}); pass e.g. num_envs=8"
             )
         self.env = env
         self.num_envs = int(num_envs)
