@@ -5,7 +5,7 @@ batched auto-reset, rollouts, returns and running statistics. Families live in
 ``jaxrl.envs``, agents in ``jaxrl.agents``, meta-learners in ``jaxrl.meta``.
 """
 
-from jaxrl import experiment, spaces, wrappers
+from jaxrl import checks, experiment, spaces, wrappers
 from jaxrl.agent import Agent, AgentSpec, agent_spec, list_agents, make_agent, register_agent
 from jaxrl.env import FINAL_OBS, Environment, Step
 from jaxrl.policy import load_policy
@@ -24,6 +24,7 @@ __all__ = [
     "Step",
     "VecEnv",
     "agent_spec",
+    "checks",
     "experiment",
     "list_agents",
     "list_envs",

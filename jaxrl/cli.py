@@ -246,12 +246,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = argv[1:]
     if from_shell and argv and argv[0] == "train":
         split_host_cpus()  # seeds of `jaxrl train` are sharded over the cores (see --devices)
+    from jaxrl import checks
+
     if debug:
-        _enable_checks()
-        return run_command(argv, debug)
+        checks.enable(True)  # before anything compiles: environments raise on invalid action values
+        with checks.translate():
+            return run_command(argv, debug)
     command = argv[0] if argv else "jaxrl"
     try:
-        return run_command(argv, debug)
+        with checks.translate():  # an InvalidActionError inside jit comes back as itself (a UserError)
+            return run_command(argv, debug)
     except DivergedError as e:
         print(f"jaxrl {command}: run diverged: {e}", file=sys.stderr)
         return 3
@@ -264,17 +268,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
         print(f"jaxrl {command}: error: {e} (run with --debug for a traceback)", file=sys.stderr)
         return 2
-
-
-def _enable_checks() -> None:
-    """``--debug``: environments raise on invalid action values (:mod:`jaxrl.checks`, when available)."""
-    try:
-        checks = importlib.import_module("jaxrl.checks")
-    except ImportError:
-        return
-    enable = getattr(checks, "enable", None)
-    if callable(enable):
-        enable(True)
 
 
 if __name__ == "__main__":
