@@ -1,4 +1,5 @@
-"""The sources and docs name no machine-local paths (they must read the same on every checkout)."""
+"""The sources and docs name no machine-local paths (they must read the same on every checkout), and no test
+or benchmark edits ``sys.path`` (pyproject's ``pythonpath`` puts the repository root on it for pytest)."""
 
 import re
 from pathlib import Path
@@ -19,3 +20,11 @@ def test_no_machine_local_paths_in_sources_and_docs():
     for path in (ROOT / "README.md", ROOT / "pyproject.toml"):
         hits += [f"{path.name}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1) if LOCAL.search(line)]
     assert not hits, "machine-local paths:\n" + "\n".join(hits)
+
+
+def test_no_sys_path_edits_in_tests_and_benchmarks():
+    edit = re.compile(r"sys\.path\.(insert|append|extend)|sys\.path\s*[+]?=")
+    files = [p for folder in ("tests", "benchmarks") for p in sorted((ROOT / folder).rglob("*.py"))]
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in files if p != Path(__file__)
+            for i, line in enumerate(p.read_text().splitlines(), 1) if edit.search(line)]
+    assert not hits, "sys.path edits (run modules alone through pyproject's pythonpath instead): " + ", ".join(hits)

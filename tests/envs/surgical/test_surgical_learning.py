@@ -5,18 +5,12 @@ closer to the goal than doing nothing). Slow (``-m slow``): the benchmark's conf
 success rates measured in ``benchmarks/results/surgical-*.json``.
 """
 
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-_ROOT = str(Path(__file__).resolve().parents[3])  # benchmarks/ is a top-level package of the repository
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-from benchmarks import surgical as BENCH  # noqa: E402
+from benchmarks import surgical as BENCH  # the repository root is on sys.path (pyproject: pythonpath)
 
 SMALL = dict(
     env_id="NeedleReachFlat-v1",
