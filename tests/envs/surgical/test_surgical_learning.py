@@ -57,7 +57,9 @@ def test_small_budget_ppo_improves_needle_reach():
 
 
 @pytest.mark.slow
-def test_ppo_reaches_needle_reach_success():
-    row = BENCH.ppo_run(BENCH.NEEDLE_PPO, seed=0)
+@pytest.mark.parametrize("name", ["PSM_PPO", "NEEDLE_PPO"])
+def test_ppo_reaches_success_rate(name):
+    """Measured (seed 0): PSMReach-v1 0.974 after 3M steps, NeedleReachFlat-v1 1.0 after 2M."""
+    row = BENCH.ppo_run(getattr(BENCH, name), seed=0)
     assert row["success_final"] >= 0.9, row
     assert np.isfinite(row["last_return"])
