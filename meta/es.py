@@ -139,11 +139,15 @@ class ESConfig(ConfigBase):
     """Evolution-strategy settings.
 
     ``lr`` and the ``sigma`` schedule (``sigma * sigma_decay**g``, floored at
-    ``sigma_min``) drive OpenAI-ES (Adam on the mean). SNES and CMA-ES start from
+    ``sigma_min``) drive OpenAI-ES (Adam with ``adam_b1`` on the mean; its learning rate
+    follows ``lr * lr_decay**g`` floored at ``lr_floor``). SNES and CMA-ES start from
     ``std = sigma`` and adapt it themselves (their mean step is the natural-gradient
     one: SNES with SGD(``snes_lr``), CMA-ES with ``c_mean = 1``); with them only the
     order of the shaped fitness matters (they apply their own rank weights).
     ``antithetic=None`` means on for open_es/snes and off for cma_es.
+    ``common_random_numbers``: every member of a generation is evaluated with the same
+    ``num_seeds`` keys (so fitness differences come from the parameters, not the seeds);
+    otherwise each member (antithetic pair) gets its own keys.
     """
 
     _name = "ESConfig"
@@ -152,12 +156,16 @@ class ESConfig(ConfigBase):
     popsize: int = static(16, Check(lambda v: v >= 2, "an integer >= 2"))
     num_seeds: int = static(1, positive)  # evaluation seeds per member
     lr: float = static(0.01, gt(0))
+    lr_decay: float = static(1.0, in_range(0, 1, lo_open=True))  # per generation (Open_ES Adam)
+    lr_floor: float = static(0.0, ge(0))
+    adam_b1: float = static(0.9, in_range(0, 1, hi_open=True))  # Open_ES Adam beta1 (LPO's authors: 0.99)
     sigma: float = static(0.04, gt(0))
     sigma_decay: float = static(1.0, in_range(0, 1, lo_open=True))  # per generation (Open_ES)
-    sigma_min: float = static(0.0, ge(0))
+    sigma_min: float = static(0.0, ge(0))  # the floor of the sigma schedule
     snes_lr: float = static(1.0, gt(0))
     weight_decay: float = static(0.0, ge(0))  # Open_ES: AdamW decay of the mean towards 0 (counters Adam's drift)
     antithetic: bool | None = None
+    common_random_numbers: bool = False
     shaping: str = "centered_rank"
 
     def validate(self) -> None:
@@ -175,26 +183,51 @@ class ESConfig(ConfigBase):
             )
         if self.shaping == "pairwise" and not self.use_antithetic:
             raise UserError("pairwise fitness shaping needs antithetic sampling (pairs j, j + P/2)")
+        for name, start, floor in (("sigma", self.sigma, self.sigma_min), ("lr", self.lr, self.lr_floor)):
+            if floor > start:
+                floor_name = "sigma_min" if name == "sigma" else "lr_floor"
+                raise UserError(
+                    f"ESConfig.{floor_name} = {floor} is above the start of its schedule ({name} = {start}): "
+                    f"the schedule decays from {name} towards its floor; set {floor_name} <= {name}"
+                )
 
     @property
     def use_antithetic(self) -> bool:
         return self.strategy != "cma_es" if self.antithetic is None else bool(self.antithetic)
 
 
+def decay_schedule(start: float, decay: float, floor: float) -> optax.Schedule:
+    """``g -> max(start * decay**g, floor)`` (``g``: generations done); constant ``start`` when ``decay == 1``."""
+    if decay < 1.0:
+        return optax.exponential_decay(start, 1, decay, end_value=floor)
+    return optax.constant_schedule(start)
+
+
+def sigma_schedule(cfg: ESConfig) -> optax.Schedule:
+    """Open_ES noise std per generation: ``max(sigma * sigma_decay**g, sigma_min)``."""
+    return decay_schedule(cfg.sigma, cfg.sigma_decay, cfg.sigma_min)
+
+
+def lr_schedule(cfg: ESConfig) -> optax.Schedule:
+    """Open_ES Adam learning rate per generation: ``max(lr * lr_decay**g, lr_floor)``."""
+    return decay_schedule(cfg.lr, cfg.lr_decay, cfg.lr_floor)
+
+
 def make_strategy(cfg: ESConfig, template: Any) -> tuple[Any, Any]:
     """``(evosax strategy, its params)`` for ``cfg`` over solutions shaped like ``template``."""
     if cfg.strategy == "open_es":
-        if cfg.sigma_decay < 1.0:
-            sched = optax.exponential_decay(cfg.sigma, 1, cfg.sigma_decay, end_value=cfg.sigma_min)
+        lr = lr_schedule(cfg)
+        if cfg.weight_decay:
+            opt = optax.adamw(lr, b1=cfg.adam_b1, weight_decay=cfg.weight_decay)
         else:
-            sched = optax.constant_schedule(cfg.sigma)
+            opt = optax.adam(lr, b1=cfg.adam_b1)
         cls = PairedOpen_ES if cfg.use_antithetic else Open_ES
         es = cls(
             cfg.popsize,
             template,
             use_antithetic_sampling=cfg.use_antithetic,
-            optimizer=optax.adamw(cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay else optax.adam(cfg.lr),
-            std_schedule=sched,
+            optimizer=opt,
+            std_schedule=sigma_schedule(cfg),
             fitness_shaping_fn=identity_fitness_shaping_fn,  # shaped by the driver
         )
         return es, es.default_params
@@ -208,6 +241,21 @@ def make_strategy(cfg: ESConfig, template: Any) -> tuple[Any, Any]:
 
 
 # --------------------------------------------------------------------------- generic driver
+def layer_segments(template: Any) -> tuple[tuple[str, ...], np.ndarray]:
+    """``(layer names, [D] layer index of every coordinate of ravel_pytree(template))``; a layer is a leaf."""
+    leaves = jax.tree_util.tree_flatten_with_path(template)[0]
+    names = tuple(jax.tree_util.keystr(path, simple=True, separator="/") or "params" for path, _ in leaves)
+    sizes = [int(np.size(x)) for _, x in leaves]
+    return names, np.repeat(np.arange(len(names)), sizes).astype(np.int32)
+
+
+def _cosine(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Cosine of two vectors; 0 when either is zero (the first generation has no predecessor)."""
+    na, nb = jnp.linalg.norm(a), jnp.linalg.norm(b)
+    ok = (na > 0) & (nb > 0)
+    return jnp.where(ok, jnp.dot(a, b) / jnp.where(ok, na * nb, 1.0), 0.0)
+
+
 def _strong_types(tree: Any) -> Any:
     """Drop weak types (evosax initialises some leaves from Python scalars) so the state a generation
     returns has exactly the input's types: a chunked loop then compiles once, not twice."""
@@ -223,6 +271,8 @@ class ESState:
     generation: jax.Array  # [] int32, generations done
     best_fitness: jax.Array  # [] best raw fitness seen (maximisation), -inf at start
     best_params: jax.Array  # [D] flat parameters of that member
+    start_mean: jax.Array  # [D] flat mean at init (displacement diagnostics)
+    prev_grad: jax.Array  # [D] last generation's ES gradient estimate (0 before the first)
 
 
 class EvolutionStrategy:
@@ -245,6 +295,9 @@ class EvolutionStrategy:
         self.strategy, self.params = make_strategy(cfg, template)
         flat, self._unravel = ravel_pytree(template)
         self.num_dims = int(flat.size)
+        self.layer_names, segments = layer_segments(template)
+        self._segments = jnp.asarray(segments)  # [D] layer index of every flat coordinate
+        self._layer_sizes = jnp.asarray(np.bincount(segments, minlength=len(self.layer_names)), jnp.float32)
 
     # ------------------------------------------------------------------ state
     def init(self, key: jax.Array, mean: Any = None) -> ESState:
@@ -258,6 +311,8 @@ class EvolutionStrategy:
             generation=jnp.int32(0),
             best_fitness=jnp.float32(-jnp.inf),
             best_params=ravel_pytree(mean)[0].astype(jnp.float32),
+            start_mean=jnp.asarray(es_state.mean, jnp.float32),
+            prev_grad=jnp.zeros(self.num_dims, jnp.float32),
         )
 
     def mean(self, state: ESState) -> Any:
@@ -274,8 +329,11 @@ class EvolutionStrategy:
 
     # ------------------------------------------------------------------ one generation
     def member_keys(self, key: jax.Array) -> jax.Array:
-        """Evaluation keys ``[P, S]``; with antithetic sampling member ``j`` and ``j + P/2`` get the same keys."""
+        """Evaluation keys ``[P, S]``: with common random numbers every member gets the same ``S`` keys;
+        otherwise with antithetic sampling member ``j`` and ``j + P/2`` get the same keys."""
         p, s = self.cfg.popsize, self.cfg.num_seeds
+        if self.cfg.common_random_numbers:
+            return jnp.broadcast_to(jax.random.split(key, s)[None], (p, s))
         if self.cfg.use_antithetic:
             half = jax.random.split(key, (p // 2) * s).reshape(p // 2, s)
             return jnp.concatenate([half, half])
@@ -293,18 +351,22 @@ class EvolutionStrategy:
         fitness, aux = self.fitness_fn(pop, keys)
         fitness = jnp.asarray(fitness, jnp.float32)
         utility = shape_fitness(fitness, self.cfg.shaping)
+        flat_pop = jax.vmap(lambda x: ravel_pytree(x)[0])(pop).astype(jnp.float32)  # [P, D]
+        grad = self.gradient_estimate(flat_pop, utility, state)
+        step_scale = self.step_scale(state)
         es_state, _ = self.strategy.tell(k_tell, pop, -utility, state.es_state, self.params)
         es_state = jax.tree.map(lambda new, old: jnp.asarray(new, dtype=old.dtype), es_state, state.es_state)
 
         clean = jnp.where(jnp.isfinite(fitness), fitness, -jnp.inf)
         i = jnp.argmax(clean)
         better = clean[i] > state.best_fitness
-        flat_pop = jax.vmap(lambda x: ravel_pytree(x)[0])(pop)
+        cosine = _cosine(grad, state.prev_grad)
         state = state.replace(
             es_state=es_state,
             generation=state.generation + 1,
             best_fitness=jnp.where(better, clean[i], state.best_fitness),
-            best_params=jnp.where(better, flat_pop[i].astype(jnp.float32), state.best_params),
+            best_params=jnp.where(better, flat_pop[i], state.best_params),
+            prev_grad=grad,
         )
         metrics = {
             "generation": state.generation,
@@ -315,11 +377,34 @@ class EvolutionStrategy:
             "best_so_far": state.best_fitness,
             "sigma": self.sigma(state),
             "mean_norm": jnp.linalg.norm(state.es_state.mean),
+            "step_scale": step_scale,
+            "grad_cosine": cosine,
+            **self.displacement(state),
             **{k: jnp.nanmean(v) for k, v in aux.items()},
         }
         if self.on_generation is not None:
             jax.debug.callback(self.on_generation, metrics)
         return state, metrics
+
+    # ------------------------------------------------------------------ diagnostics (jaxrl.meta.es_diagnostics)
+    def gradient_estimate(self, flat_pop: jax.Array, utility: jax.Array, state: ESState) -> jax.Array:
+        """The generation's ES gradient estimate ``[D]``: ``sum_j (u_j - mean u) eps_j / P`` with
+        ``eps_j = (x_j - mean) / std`` (up to a positive scale, the search gradient every strategy follows)."""
+        eps = (flat_pop - state.es_state.mean) / jnp.asarray(state.es_state.std, jnp.float32)
+        u = jnp.asarray(utility, jnp.float32)
+        return (u - u.mean()) @ eps / self.cfg.popsize
+
+    def step_scale(self, state: ESState) -> jax.Array:
+        """Per-coordinate size of one mean step: Adam's learning rate of this generation (Open_ES), sigma otherwise."""
+        if self.cfg.strategy == "open_es":
+            return jnp.asarray(lr_schedule(self.cfg)(state.generation), jnp.float32)
+        return self.sigma(state)
+
+    def displacement(self, state: ESState) -> dict[str, jax.Array]:
+        """``{"displacement/<layer>": rms over the layer's coordinates of (mean - start mean)}``."""
+        d2 = (jnp.asarray(state.es_state.mean, jnp.float32) - state.start_mean) ** 2
+        rms = jnp.sqrt(jax.ops.segment_sum(d2, self._segments, len(self.layer_names)) / self._layer_sizes)
+        return {f"displacement/{n}": rms[k] for k, n in enumerate(self.layer_names)}
 
     def run(self, state: ESState, num_generations: int) -> tuple[ESState, dict[str, jax.Array]]:
         """``num_generations`` (static) generations with ``lax.scan``; metrics are ``[num_generations]``."""
@@ -339,13 +424,16 @@ class MetaConfig:
     """Meta-training of a learned PPO objective by evolution.
 
     ``inner``: one PPO config per training environment (all trained by every member,
-    with ``es.num_seeds`` seeds each). Fitness of a run: mean training episode return
-    over its last ``fitness_window`` updates (``"train"``, default window: last 10% of
-    updates) or the mean return of ``eval_episodes`` deterministic episodes after
-    training (``"eval"``); normalised as ``(R - low) / (high - low)`` where
+    with ``es.num_seeds`` seeds each). Fitness of a run: the mean return of
+    ``eval_episodes`` fresh deterministic episodes of the final agent (``"eval"``, the
+    default, as the LPO authors do) or the mean training episode return over its last
+    ``fitness_window`` updates (``"train"``, default window: last 10% of updates);
+    normalised as ``(R - low) / (high - low)`` where
     ``normalise[env_id] = (low, high)`` is given; averaged over seeds and environments.
     ``member_batch``: how many inner runs (members x seeds) train at once (``None``:
     all ``P * S``); smaller values bound memory (``lax.map`` over chunks).
+    The default ES evaluates every member of a generation on the same seeds
+    (``common_random_numbers=True``, as both LPO code bases do).
 
     ``init_scale``: the search starts at ``init_scale`` x LeCun-normal drift-net weights
     (default 0.1: the net adds ~1% of its features to PPO's drift, i.e. essentially PPO).
@@ -357,11 +445,11 @@ class MetaConfig:
 
     objective: str = "lpo"
     inner: tuple[ppo.Config, ...] = (ppo.Config(env_id="CartPole-v1", total_timesteps=65_536),)
-    es: ESConfig = ESConfig()
+    es: ESConfig = ESConfig(common_random_numbers=True)
     generations: int = 100
     hidden: int = 128
     init_scale: float = 0.1  # mean starts at init_scale * LeCun-normal draws (0: exactly PPO; see above)
-    fitness: str = "train"
+    fitness: str = "eval"
     fitness_window: int | None = None
     eval_episodes: int = 8
     normalise: Mapping[str, tuple[float, float]] = field(default_factory=dict)
@@ -380,6 +468,10 @@ class MetaConfig:
             raise ValueError(f"MetaConfig.fitness must be one of {FITNESS_METRICS}, got {self.fitness!r}")
         if isinstance(self.generations, bool) or not isinstance(self.generations, int) or self.generations < 1:
             raise ValueError(f"MetaConfig.generations must be a positive int, got {self.generations!r}")
+        if not (isinstance(self.init_scale, (int, float)) and np.isfinite(self.init_scale) and self.init_scale >= 0):
+            raise ValueError(f"MetaConfig.init_scale must be a finite number >= 0, got {self.init_scale!r}")
+        if self.eval_episodes < 1:
+            raise ValueError(f"MetaConfig.eval_episodes must be >= 1, got {self.eval_episodes}")
         if self.member_batch is not None and self.member_batch < 1:
             raise ValueError(f"MetaConfig.member_batch must be >= 1 or None, got {self.member_batch}")
         if self.fitness_window is not None and self.fitness_window < 1:
@@ -487,6 +579,26 @@ class MetaTrainer:
         aux = {f"return/{env}": jnp.nanmean(r[e], axis=1) for e, env in enumerate(self.cfg.env_ids)}
         return fitness, aux
 
+    # ------------------------------------------------------------------ diagnostics (jaxrl.meta.es_diagnostics)
+    def gradient_estimate(self, flat_pop: jax.Array, utility: jax.Array, state: ESState) -> jax.Array:
+        """The generation's ES gradient estimate ``[D]``: ``sum_j (u_j - mean u) eps_j / P`` with
+        ``eps_j = (x_j - mean) / std`` (up to a positive scale, the search gradient every strategy follows)."""
+        eps = (flat_pop - state.es_state.mean) / jnp.asarray(state.es_state.std, jnp.float32)
+        u = jnp.asarray(utility, jnp.float32)
+        return (u - u.mean()) @ eps / self.cfg.popsize
+
+    def step_scale(self, state: ESState) -> jax.Array:
+        """Per-coordinate size of one mean step: Adam's learning rate of this generation (Open_ES), sigma otherwise."""
+        if self.cfg.strategy == "open_es":
+            return jnp.asarray(lr_schedule(self.cfg)(state.generation), jnp.float32)
+        return self.sigma(state)
+
+    def displacement(self, state: ESState) -> dict[str, jax.Array]:
+        """``{"displacement/<layer>": rms over the layer's coordinates of (mean - start mean)}``."""
+        d2 = (jnp.asarray(state.es_state.mean, jnp.float32) - state.start_mean) ** 2
+        rms = jnp.sqrt(jax.ops.segment_sum(d2, self._segments, len(self.layer_names)) / self._layer_sizes)
+        return {f"displacement/{n}": rms[k] for k, n in enumerate(self.layer_names)}
+
     def run(self, state: ESState, num_generations: int) -> tuple[ESState, dict[str, jax.Array]]:
         return self.es.run(state, num_generations)
 
@@ -541,9 +653,13 @@ __all__ = [
     "MirroredSNES",
     "PairedOpen_ES",
     "chunk_sizes",
+    "decay_schedule",
     "default_chunk",
     "inner_configs",
+    "layer_segments",
+    "lr_schedule",
     "make_meta_train",
     "make_strategy",
     "shape_fitness",
+    "sigma_schedule",
 ]
