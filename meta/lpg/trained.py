@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxrl.diagnostics import NONFINITE
 from jaxrl.errors import UserError
 from jaxrl.meta.lpg.agent import AgentConfig, AgentState, LPGAgent
 from jaxrl.meta.lpg.network import LPGNetwork, load_rule
@@ -63,7 +64,7 @@ def load(cfg: Config) -> tuple[LPGNetwork, Any]:
 class LPG:
     """A fresh agent trained by one fixed rule: ``init / train_chunk / evaluate / greedy_action``."""
 
-    metric_names = METRIC_NAMES
+    metric_names = (*METRIC_NAMES, NONFINITE)  # scan_updates adds the divergence flag
 
     def __init__(self, cfg: Config):
         if not isinstance(cfg, Config):

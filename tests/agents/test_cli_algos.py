@@ -1,26 +1,26 @@
-"""Every algorithm `jaxrl train` offers builds from its defaults and exposes the agent API the loop needs."""
+"""Every agent `jaxrl train` offers builds from its defaults (with `--set` text) and traces the agent API."""
 
 from __future__ import annotations
 
 import jax
 import pytest
 
-from jaxrl.cli import ALGOS, build_config
+import jaxrl
+from jaxrl.errors import UserError
+from jaxrl.settings import build_config
 
 
-@pytest.mark.parametrize("name", sorted(ALGOS))
-def test_algo_builds_with_the_agent_api(name):
-    algo = ALGOS[name]
-    cfg = build_config(algo, {algo.env_field: algo.default_env, algo.steps_field: "20000"}, strings=True)
-    agent = algo.make_agent(cfg)
+@pytest.mark.parametrize("name", jaxrl.list_agents())
+def test_algo_builds_from_text_values_and_traces(name):
+    spec = jaxrl.agent_spec(name)
+    cfg = build_config(spec, {spec.env_field: spec.default_env, spec.steps_field: "20000"}, strings=True)
+    agent = spec.make(cfg)
     assert int(agent.num_updates) >= 1
     state = jax.eval_shape(agent.init, jax.random.key(0))  # traces init without compiling or running it
-    assert hasattr(state, "hparams")  # traced hyperparameters travel in the state (sweeps, PBT)
-    for method in ("train_chunk", "evaluate"):
-        assert callable(getattr(agent, method))
     out_state, metrics = jax.eval_shape(lambda s: agent.train_chunk(s, 2), state)
     assert jax.tree.structure(out_state) == jax.tree.structure(state)
-    for key in ("episode_return", "episode_length", "env_steps"):
+    assert set(metrics) == set(agent.metric_names)
+    for key in ("episode_return", "env_steps", "nonfinite"):
         assert metrics[key].shape == (2,)
-    with pytest.raises(ValueError):
-        build_config(algo, {algo.env_field: "NoSuchEnv-v9"})
+    with pytest.raises(UserError, match="NoSuchEnv-v9"):
+        build_config(spec, {spec.env_field: "NoSuchEnv-v9"})
