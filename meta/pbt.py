@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxrl.agent import check_protocol
 from jaxrl.config import Check, ConfigBase, in_range, one_of, positive, static
 from jaxrl.errors import UserError
 
@@ -167,14 +168,14 @@ class PBT:
     def __init__(self, agent: Any, cfg: PBTConfig):
         if not isinstance(cfg, PBTConfig):
             raise TypeError(f"PBT needs a PBTConfig, got {type(cfg).__name__}")
-        for name in ("init", "train_chunk", "evaluate"):
-            if not callable(getattr(agent, name, None)):
-                raise TypeError(f"PBT needs an agent with {name}(); {type(agent).__name__} has none")
+        check_protocol(agent)  # a jaxrl.Agent (TypeError naming what is missing)
         template = jax.eval_shape(agent.init, jax.random.key(0))
         if not hasattr(template, "key"):
             raise TypeError(f"PBT needs agent states with a PRNG field named 'key' (a copied member gets a fresh "
                             f"one); {type(agent).__name__}'s {type(template).__name__} has none")
-        names = {f for f in dir(template.hparams) if not f.startswith("_")}
+        if cfg.search and not hasattr(template, "hparams"):
+            raise ValueError(f"{type(agent).__name__} has no traced hyperparameters for PBT to search")
+        names = {f for f in dir(getattr(template, "hparams", None)) if not f.startswith("_")}
         unknown = sorted(set(cfg.search) - names)
         if unknown:
             raise ValueError(f"PBT search names unknown hyperparameter(s) {unknown} of {type(agent).__name__}")

@@ -171,10 +171,12 @@ class LPGAgent:
         return self.net.apply({"params": params}, obs * self.cfg.obs_scale)[0]
 
     def update(
-        self, state: AgentState, rule_params: Any, lifetime: jax.Array, env_params: Any = None
+        self, state: AgentState, rule_params: Any, lifetime: jax.Array, env_params: Any = None,
+        lr: Any = None, kl_coef: Any = None,
     ) -> tuple[AgentState, dict[str, jax.Array]]:
         """One rollout and one learned-rule update. Metrics are scalars (``return_sum``/``episodes``:
-        returns and count of the episodes that ended during this rollout)."""
+        returns and count of the episodes that ended during this rollout). ``lr`` and ``kl_coef``
+        (traced values, e.g. PBT's) replace the config's when given."""
         cfg, env_params = self.cfg, self.env_params if env_params is None else env_params
         key, k_roll = jax.random.split(state.key)
 
@@ -187,9 +189,11 @@ class LPGAgent:
         grad_fn = jax.grad(lpg_loss, has_aux=True)
         grads, m = grad_fn(
             state.params, self.net, self.rule, rule_params, tr.obs * scale, tr.action, tr.reward, tr.terminated,
-            tr.terminated | tr.truncated, tr.next_obs * scale, jnp.float32(cfg.gamma), progress, log_n, cfg.kl_coef,
+            tr.terminated | tr.truncated, tr.next_obs * scale, jnp.float32(cfg.gamma), progress, log_n,
+            cfg.kl_coef if kl_coef is None else kl_coef,
         )  # fmt: skip
-        params, opt_state, gnorm = adam_step(self.opt, state.params, grads, state.opt_state, cfg.lr, cfg.max_grad_norm)
+        params, opt_state, gnorm = adam_step(self.opt, state.params, grads, state.opt_state,
+                                              cfg.lr if lr is None else lr, cfg.max_grad_norm)
         ended = tr.info["returned_episode"]
         m = {
             **m,

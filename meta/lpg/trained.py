@@ -15,7 +15,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
+from jaxrl.config import LR, ge, hparams_class, resolve_hparams, traced
 from jaxrl.diagnostics import NONFINITE
 from jaxrl.errors import UserError
 from jaxrl.meta.lpg.agent import AgentConfig, AgentState, LPGAgent
@@ -27,10 +29,13 @@ METRIC_NAMES = ("episode_return", "env_steps", "loss", "pg", "kl", "pi_hat", "en
 
 @dataclass(frozen=True)
 class Config(AgentConfig):
-    """The LPG agent's settings plus the run length and the rule to train with."""
+    """The LPG agent's settings plus the run length and the rule to train with; ``lr`` and ``kl_coef``
+    are traced here (``vmap`` sweeps and PBT search them)."""
 
     _name = "lpg.Config"
 
+    lr: float = traced(1e-3, LR)
+    kl_coef: float = traced(0.5, ge(0))  # weight of KL(y || y_hat)
     total_timesteps: int = 100_000  # environment steps per run
     rule: str = "random"  # a folder saved by save_rule, or "random" (an untrained rule from rule_seed)
     rule_seed: int = 0  # key of the untrained rule
@@ -61,6 +66,17 @@ def load(cfg: Config) -> tuple[LPGNetwork, Any]:
     return rule, params
 
 
+HParams = hparams_class(Config)
+"""Traced LPG-agent hyperparameters: lr, kl_coef."""
+
+
+@struct.dataclass
+class LPGState(AgentState):
+    """The LPG agent's state plus the run's traced hyperparameters."""
+
+    hparams: Any = None
+
+
 class LPG:
     """A fresh agent trained by one fixed rule: ``init / train_chunk / evaluate / greedy_action``."""
 
@@ -78,29 +94,30 @@ class LPG:
     def num_updates(self) -> int:
         return self.cfg.num_updates
 
-    def init(self, key: jax.Array, hparams: Any = None) -> AgentState:
-        if hparams:
-            raise UserError(f"the lpg agent has no traced hyperparameters (got {sorted(hparams)})")
-        return self.inner.init(key)
+    def init(self, key: jax.Array, hparams: Any = None) -> LPGState:
+        s = self.inner.init(key)
+        return LPGState(s.params, s.opt_state, s.env, s.key, s.update, resolve_hparams(self.cfg, hparams))
 
-    def train_chunk(self, state: AgentState, n_updates: int) -> tuple[AgentState, dict[str, jax.Array]]:
+    def train_chunk(self, state: LPGState, n_updates: int) -> tuple[LPGState, dict[str, jax.Array]]:
         """``n_updates`` rule updates of a lifetime of ``num_updates``; metrics ``[n_updates]``."""
         lifetime = jnp.int32(self.num_updates)
         batch = self.cfg.num_envs * self.cfg.num_steps
 
-        def step(s: AgentState):
-            s, m = self.inner.update(s, self.rule_params, lifetime)
+        def step(state: LPGState):
+            hp = state.hparams
+            s, m = self.inner.update(state, self.rule_params, lifetime, lr=hp.lr, kl_coef=hp.kl_coef)
+            s = state.replace(params=s.params, opt_state=s.opt_state, env=s.env, key=s.key, update=s.update)
             ret = jnp.where(m["episodes"] > 0, m["return_sum"] / jnp.maximum(m["episodes"], 1.0), jnp.nan)
             out = {k: m[k] for k in METRIC_NAMES if k in m}
             return s, {**out, "episode_return": ret, "env_steps": s.update * batch}
 
         return scan_updates(step, state, n_updates)
 
-    def greedy_action(self, state: AgentState, obs: jax.Array) -> jax.Array:
+    def greedy_action(self, state: LPGState, obs: jax.Array) -> jax.Array:
         """``argmax`` of the policy's logits for observations ``[B, obs_dim]``."""
         return jnp.argmax(self.inner.policy_logits(state.params, obs), axis=-1).astype(jnp.int32)
 
-    def evaluate(self, key: jax.Array, state: AgentState, num_episodes: int) -> jax.Array:
+    def evaluate(self, key: jax.Array, state: LPGState, num_episodes: int) -> jax.Array:
         return self.inner.evaluate(key, state, num_episodes)
 
 

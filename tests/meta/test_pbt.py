@@ -228,3 +228,22 @@ def test_off_policy_members_copy_their_replay_buffer():
     assert leaves_equal(member(new, 2).learner, member(state, 1).learner)
     assert not leaves_equal(member(new, 2).key, member(state, 1).key) and all_distinct(key_bits(new))
     assert not leaves_equal(member(state, 2).buffer.data, member(state, 1).buffer.data)
+
+
+def test_pbt_takes_any_jaxrl_agent_and_names_what_is_missing():
+    """PBT checks the agent contract; the LPG agent (traced lr and kl_coef) is searchable like any other."""
+    import jaxrl
+    from jaxrl.meta.pbt import PBT, PBTConfig
+
+    class NotAnAgent:
+        def init(self, key, hparams=None):
+            return {"key": key}
+
+    cfg = PBTConfig(population=2, rounds=1, updates_per_round=1, search={"lr": P.Prior(1e-4, 1e-2, True)})
+    with pytest.raises(TypeError, match="missing cfg, num_updates, metric_names, train_chunk, evaluate"):
+        PBT(NotAnAgent(), cfg)
+    lpg = jaxrl.make_agent("lpg", num_envs=2, num_steps=4, total_timesteps=16, hidden=(8,))
+    members = jax.eval_shape(PBT(lpg, cfg).init, jax.random.key(0)).members
+    assert members.hparams.lr.shape == (2,) and members.key.shape == (2,)
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        PBT(lpg, cfg.replace(search={"clip_eps": P.Prior(0.1, 0.3)}))
