@@ -250,7 +250,6 @@ def make_pbt(agent: Any, cfg: PBTConfig):
     def pbt(key: jax.Array):
         return p.run(p.init(key), cfg.rounds)
 
-    pbt.pbt = p
     return pbt
 
 
