@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -305,3 +306,9 @@ class ArmTask(Environment):
 
     def action_space(self, params: ArmParams) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (self.robot.n_act,), jnp.float32)
+
+    def render(self, state: Any, params: Any) -> Any:
+        """The scene as ``[240, 320, 3]`` uint8 (host-side; :func:`jaxrl.envs.surgical.render.render_frame`)."""
+        from jaxrl.envs.surgical.render import render_frame
+
+        return render_frame(self, state, params)

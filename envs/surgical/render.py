@@ -4,14 +4,15 @@ Each task describes its scene as 3-D line segments and spheres (robot links, too
 goal, workspace); a virtual pinhole camera projects them and PIL paints them far-to-near.
 ECM camera tasks add an inset with the endoscope's own view (target, table grid, image centre).
 
->>> frame = render_frame(env, state, params)              # [H, W, 3] uint8
->>> frames = rollout_frames(env, params, policy, key, 50)  # policy(key, obs) -> action
->>> save_gif(frames, "needle_reach.gif")
+>>> frame = render_frame(env, state, params)              # [H, W, 3] uint8; also env.render(state, params)
+
+Episodes and GIFs go through the shared :func:`jaxrl.render.rollout_frames` and
+:func:`jaxrl.render.save_gif` (``render_fn=lambda s, p: render_frame(env, s, p, width=.., height=..)``
+for another size).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -221,30 +222,3 @@ def render_frame(env: Any, state: Any, params: Any, width: int = 320, height: in
         img = img.copy()
         img[4 : 4 + size, width - size - 4 : width - 4] = _inset(env, state, params, size)
     return img
-
-
-def rollout_frames(
-    env: Any, params: Any, policy: Callable[[jax.Array, Any], jax.Array], key: jax.Array, num_steps: int, **kw: Any
-) -> list[np.ndarray]:
-    """Run one episode (stops when it ends) and render every state; ``policy(key, obs) -> action``."""
-    key, k0 = jax.random.split(key)
-    obs, state = env.reset(k0, params)
-    frames = [render_frame(env, state, params, **kw)]
-    step = jax.jit(env.step_env)
-    for _ in range(num_steps):
-        key, ka, ks = jax.random.split(key, 3)
-        out = step(ks, state, policy(ka, obs), params)
-        obs, state = out.obs, out.state
-        frames.append(render_frame(env, state, params, **kw))
-        if bool(out.terminated) or bool(out.truncated):
-            break
-    return frames
-
-
-def save_gif(frames: Sequence[np.ndarray], path: str, fps: int = 20) -> str:
-    """Write frames ``[H, W, 3]`` uint8 as an animated GIF; returns ``path``."""
-    if not frames:
-        raise ValueError("save_gif needs at least one frame")
-    images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=max(1, int(1000 / fps)), loop=0)
-    return path

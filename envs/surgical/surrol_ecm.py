@@ -55,6 +55,7 @@ wz check compares wz with itself).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -362,3 +363,9 @@ class ECMTask(Environment):
 
     def action_space(self, p: ECMCamParams) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (self.task.act_dim,), jnp.float32)
+
+    def render(self, state: Any, p: Any) -> Any:
+        """The scene as ``[240, 320, 3]`` uint8 (host-side; :func:`jaxrl.envs.surgical.render.render_frame`)."""
+        from jaxrl.envs.surgical.render import render_frame
+
+        return render_frame(self, state, p)

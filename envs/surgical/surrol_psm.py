@@ -57,6 +57,7 @@ exactly (SurRoL: IK and a position-controlled arm); a released object drops stra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -359,3 +360,9 @@ class PSMTask(Environment):
 
     def action_space(self, p: PSMToolParams) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (5,), jnp.float32)
+
+    def render(self, state: Any, p: Any) -> Any:
+        """The scene as ``[240, 320, 3]`` uint8 (host-side; :func:`jaxrl.envs.surgical.render.render_frame`)."""
+        from jaxrl.envs.surgical.render import render_frame
+
+        return render_frame(self, state, p)

@@ -1,7 +1,7 @@
 """SAC (continuous and discrete): config checks, TD targets and tanh-Gaussian log-probs against
 NumPy oracles, the temperature and soft target updates, sweeps under ``vmap`` and learning.
 
-Slow tests (``-m slow``) learn Pendulum-v1, CartPole-v1 (discrete SAC) and PSMReach-v0.
+Slow tests (``-m slow``) learn Pendulum-v1, CartPole-v1 (discrete SAC) and PSMReach-v1.
 """
 
 from __future__ import annotations
@@ -410,13 +410,13 @@ def test_discrete_sac_learns_cartpole():
 
 @pytest.mark.slow
 def test_sac_learns_psm_reach():
-    """PSMReach-v0 (9 joints, 400-step episodes): the greedy policy brings the tool tip much closer to
+    """PSMReach-v1 (9 joint targets, 399-step episodes): the greedy policy brings the tool tip much closer to
     the goal and beats holding still (zero actions) and the random-action phase clearly.
 
     60k env steps, 4 envs, 2 learner updates per iteration, 3-step returns (about 3-4 min on 2 CPU cores).
     """
     cfg = sac.Config(
-        env_id="PSMReach-v0", total_timesteps=60_000, num_envs=4, gradient_steps=2, n_step=3, hidden=(128, 128)
+        env_id="PSMReach-v1", total_timesteps=60_000, num_envs=4, gradient_steps=2, n_step=3, hidden=(128, 128)
     )
     agent = sac.SAC(cfg)
     state, metrics = jax.jit(offpolicy.make_train(agent))(jax.random.key(0))

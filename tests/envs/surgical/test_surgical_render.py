@@ -8,6 +8,7 @@ from PIL import Image
 
 import jaxrl
 from jaxrl.envs.surgical import render
+from jaxrl.render import rollout_frames, save_gif
 
 
 def _count(img, rgb):
@@ -47,14 +48,17 @@ def test_rollout_gif(tmp_path):
         d = (obs["desired_goal"] - obs["achieved_goal"]) / 0.05
         return jnp.concatenate([jnp.clip(d, -1, 1), jnp.zeros(2)])
 
-    frames = render.rollout_frames(env, p, policy, jax.random.PRNGKey(0), 8, width=96, height=72)
+    small = lambda s, q: render.render_frame(env, s, q, width=96, height=72)  # noqa: E731
+    frames = rollout_frames(env, p, policy, jax.random.PRNGKey(0), 8, render_fn=small)
+    _, state = env.reset(jax.random.PRNGKey(0), p)
+    assert env.render(state, p).shape == (240, 320, 3)  # the environment's render hook
     assert len(frames) == 9
     assert any(np.any(a != b) for a, b in zip(frames[:-1], frames[1:], strict=True))  # the tool moves
-    path = render.save_gif(frames, str(tmp_path / "ep.gif"), fps=10)
+    path = save_gif(frames, str(tmp_path / "ep.gif"), fps=10)
     with Image.open(path) as im:
         assert im.size == (96, 72) and 2 <= im.n_frames <= 9  # PIL merges identical frames
     with pytest.raises(ValueError):
-        render.save_gif([], str(tmp_path / "x.gif"))
+        save_gif([], str(tmp_path / "x.gif"))
 
 
 def test_render_rejects_other_envs():
