@@ -17,6 +17,10 @@ the search mean / best member are saved as loadable objectives. Run directory::
     objective_mean/     discovered parameters: the ES mean (jaxrl.meta.objectives.load_objective)
     objective_best/     the best member evaluated so far
     summary.json        final numbers
+    diagnostics.json    is the search going anywhere? per-layer displacement of the ES mean against the noise
+                        (lr*sqrt(G)) and signal (lr*G) scales, fitness trend with a 95% interval, cosine of
+                        successive ES gradients, and the noise-dominated verdict (jaxrl.meta.es_diagnostics)
+    diagnostics.png     the same as plots; a noise-dominated run also prints a WARNING
 """
 
 from __future__ import annotations
@@ -64,10 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="Open_ES Adam learning rate (default 0.01)")
     p.add_argument("--sigma", type=float, help="initial noise std (default 0.04)")
     p.add_argument("--sigma-decay", type=float, help="per-generation sigma decay for Open_ES (default 1: none)")
+    p.add_argument("--sigma-floor", type=float, help="floor of the decaying sigma (default 0)")
+    p.add_argument("--lr-decay", type=float, help="per-generation Open_ES learning-rate decay (default 1: none)")
+    p.add_argument("--lr-floor", type=float, help="floor of the decaying learning rate (default 0)")
+    p.add_argument("--adam-b1", type=float, help="Open_ES Adam beta1 (default 0.9; LPO's authors: 0.99)")
+    p.add_argument("--no-crn", action="store_true",
+                   help="own evaluation seeds per member (pair) instead of common random numbers (default: shared)")
     p.add_argument("--weight-decay", type=float, help="Open_ES AdamW decay of the mean (default 0)")
     p.add_argument("--init-scale", type=float, help="initial mean: scale x LeCun-normal (default 0.1; 0: exactly PPO)")
     p.add_argument("--no-antithetic", action="store_true", help="independent noise instead of +/- pairs")
-    p.add_argument("--fitness", choices=("train", "eval"), help="final training return (default) or evaluation")
+    p.add_argument("--fitness", choices=("train", "eval"),
+                   help="fresh evaluation episodes of the final agent (eval, default) or the last training returns")
     p.add_argument(
         "--normalise", action="append", type=_parse_normalise, metavar="ENV=LOW:HIGH", help="score range per env"
     )
@@ -114,9 +125,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
             "lr": args.lr,
             "sigma": args.sigma,
             "sigma_decay": args.sigma_decay,
+            "sigma_min": args.sigma_floor,
+            "lr_decay": args.lr_decay,
+            "lr_floor": args.lr_floor,
+            "adam_b1": args.adam_b1,
             "weight_decay": args.weight_decay,
             "shaping": args.shaping,
             "antithetic": False if args.no_antithetic else None,
+            "common_random_numbers": False if args.no_crn else None,  # None: MetaConfig's default (on)
         }.items()
         if v is not None
     }
@@ -125,7 +141,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         inner=inner_configs(args.env or ["CartPole-v1"], **overrides),
         es=ESConfig(**es_kwargs),
         generations=args.generations or 100,
-        fitness=args.fitness or "train",
+        **({} if args.fitness is None else {"fitness": args.fitness}),
         normalise=dict(args.normalise or []),
         member_batch=args.member_batch,
         **({} if args.init_scale is None else {"init_scale": args.init_scale}),
@@ -176,14 +192,13 @@ def run_meta(
     """Meta-train ``cfg`` into run directory ``out`` chunk by chunk (checkpoint after each); returns the summary."""
     from tqdm.auto import tqdm
 
-    from jaxrl.driver import drive
-    from jaxrl.meta.es import default_chunk
+    from jaxrl.driver import drive, pick_chunk_size
     from jaxrl.meta.objectives import save_objective
     from jaxrl.meta.runner import GenerationCSV, es_program
     from jaxrl.runs import RunDir, machine_info, versions, write_json
 
     out = Path(out)
-    chunk = chunk or default_chunk(cfg.generations)
+    chunk = chunk or pick_chunk_size(cfg.generations, chunks=10)  # the driver's chunk sizing
     if not resume:
         if out.exists() and any(out.iterdir()):
             raise SystemExit(f"jaxrl meta: {out} exists and is not empty (use --resume {out} to continue it)")
@@ -235,6 +250,14 @@ def run_meta(
     state, done, ran = result.state, result.done, result.done - result.resumed_from
     wall = result.seconds
     m = csv_file.read() if csv_file.path.exists() else {}
+    diag = None
+    if m:
+        from jaxrl.meta.es_diagnostics import write_diagnostics
+
+        try:
+            diag = write_diagnostics(out, m)
+        except ValueError as e:  # a run directory from before the diagnostics metrics existed
+            bar.write(f"jaxrl meta: no diagnostics: {e}")
     summary = {
         "objective": cfg.objective,
         "envs": list(cfg.env_ids),
@@ -248,6 +271,8 @@ def run_meta(
         "inner_env_steps_per_s": round(cfg.inner_steps * ran / wall) if ran else None,  # incl. compilation
         "objective_mean": str(out / "objective_mean"),
         "objective_best": str(out / "objective_best"),
+        "noise_dominated": None if diag is None else diag["noise_dominated"],
+        "warning": None if diag is None else diag["warning"],
     }
     write_json(out / "summary.json", summary)
     return summary
@@ -268,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         fixed = ("env", "popsize", "seeds", "total_steps", "strategy", "shaping", "lr", "sigma", "sigma_decay")
         fixed += ("fitness", "normalise", "member_batch", "out", "seed", "init_scale", "weight_decay")
+        fixed += ("sigma_floor", "lr_decay", "lr_floor", "adam_b1")
         clash = [f"--{f.replace('_', '-')}" for f in fixed if getattr(args, f) is not None]
         clash += (["--set"] if args.overrides else []) + (["--no-antithetic"] if args.no_antithetic else [])
+        clash += ["--no-crn"] if args.no_crn else []
         if clash:
             raise SystemExit(f"jaxrl meta --resume takes its settings from the run directory; drop {clash}")
         out = Path(args.resume)
@@ -292,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"meta-training {cfg.objective} on {', '.join(cfg.env_ids)}: {cfg.es.strategy}, population {cfg.es.popsize} x "
-        f"{cfg.es.num_seeds} seeds, {cfg.generations} generations, "
+        f"{cfg.es.num_seeds} seeds ({'common to all members' if cfg.es.common_random_numbers else 'own per member'}), "
+        f"fitness {cfg.fitness}, {cfg.generations} generations, "
         f"{cfg.inner_steps:,} inner env steps per generation -> {out}",
         flush=True,
     )
@@ -304,9 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"done: {s['generations']} generations, best fitness {s['best_fitness']:.4g}, "
         f"last mean fitness {s['last_fitness_mean']:.4g}, sigma {s['sigma']:.3g}\n"
-        f"discovered objective: {s['objective_mean']} (ES mean), {s['objective_best']} (best member)",
+        f"discovered objective: {s['objective_mean']} (ES mean), {s['objective_best']} (best member)\n"
+        f"diagnostics: {out / 'diagnostics.json'}, {out / 'diagnostics.png'}",
         flush=True,
     )
+    if s["warning"]:
+        print(f"WARNING: {s['warning']}", flush=True)
     return 0
 
 

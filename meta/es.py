@@ -147,7 +147,8 @@ class ESConfig(ConfigBase):
     ``antithetic=None`` means on for open_es/snes and off for cma_es.
     ``common_random_numbers``: every member of a generation is evaluated with the same
     ``num_seeds`` keys (so fitness differences come from the parameters, not the seeds);
-    otherwise each member (antithetic pair) gets its own keys.
+    otherwise each member (antithetic pair) gets its own keys. ``None`` is off for a plain
+    :class:`EvolutionStrategy` and on in :class:`MetaConfig`.
     """
 
     _name = "ESConfig"
@@ -165,7 +166,7 @@ class ESConfig(ConfigBase):
     snes_lr: float = static(1.0, gt(0))
     weight_decay: float = static(0.0, ge(0))  # Open_ES: AdamW decay of the mean towards 0 (counters Adam's drift)
     antithetic: bool | None = None
-    common_random_numbers: bool = False
+    common_random_numbers: bool | None = None  # None: off here, on in MetaConfig (objective discovery)
     shaping: str = "centered_rank"
 
     def validate(self) -> None:
@@ -332,7 +333,7 @@ class EvolutionStrategy:
         """Evaluation keys ``[P, S]``: with common random numbers every member gets the same ``S`` keys;
         otherwise with antithetic sampling member ``j`` and ``j + P/2`` get the same keys."""
         p, s = self.cfg.popsize, self.cfg.num_seeds
-        if self.cfg.common_random_numbers:
+        if self.cfg.common_random_numbers:  # None counts as off
             return jnp.broadcast_to(jax.random.split(key, s)[None], (p, s))
         if self.cfg.use_antithetic:
             half = jax.random.split(key, (p // 2) * s).reshape(p // 2, s)
@@ -432,8 +433,9 @@ class MetaConfig:
     ``normalise[env_id] = (low, high)`` is given; averaged over seeds and environments.
     ``member_batch``: how many inner runs (members x seeds) train at once (``None``:
     all ``P * S``); smaller values bound memory (``lax.map`` over chunks).
-    The default ES evaluates every member of a generation on the same seeds
-    (``common_random_numbers=True``, as both LPO code bases do).
+    The ES evaluates every member of a generation on the same seeds unless
+    ``es.common_random_numbers`` is ``False`` (``None`` becomes ``True`` here, as both LPO
+    code bases do).
 
     ``init_scale``: the search starts at ``init_scale`` x LeCun-normal drift-net weights
     (default 0.1: the net adds ~1% of its features to PPO's drift, i.e. essentially PPO).
@@ -445,7 +447,7 @@ class MetaConfig:
 
     objective: str = "lpo"
     inner: tuple[ppo.Config, ...] = (ppo.Config(env_id="CartPole-v1", total_timesteps=65_536),)
-    es: ESConfig = ESConfig(common_random_numbers=True)
+    es: ESConfig = ESConfig()  # common_random_numbers=None becomes True here
     generations: int = 100
     hidden: int = 128
     init_scale: float = 0.1  # mean starts at init_scale * LeCun-normal draws (0: exactly PPO; see above)
@@ -459,6 +461,8 @@ class MetaConfig:
         if isinstance(self.inner, ppo.Config):
             object.__setattr__(self, "inner", (self.inner,))
         object.__setattr__(self, "inner", tuple(self.inner))
+        if isinstance(self.es, ESConfig) and self.es.common_random_numbers is None:
+            object.__setattr__(self, "es", self.es.replace(common_random_numbers=True))
         object.__setattr__(self, "normalise", {k: (float(a), float(b)) for k, (a, b) in dict(self.normalise).items()})
         if self.objective not in ("lpo", "ta_lpo"):
             raise ValueError(f"MetaConfig.objective must be 'lpo' or 'ta_lpo', got {self.objective!r}")

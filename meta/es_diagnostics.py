@@ -110,13 +110,18 @@ def diagnose(metrics: Mapping[str, Any], noise_ratio: float = NOISE_RATIO) -> di
     warning = None
     if noisy:
         worst = max(v["displacement_over_noise"] for v in per_layer.values())
+        trend_text = (
+            f"the fitness trend {trend['slope']:.3g}/generation [{trend['low']:.3g}, {trend['high']:.3g}] contains 0"
+            if np.isfinite(trend["slope"])
+            else "too few generations for a fitness trend"
+        )
         warning = (
             f"noise-dominated ES run: after {g} generations the mean moved at most {worst:.2f} x the noise scale "
             f"lr*sqrt(G) in every layer (< {noise_ratio:g}; a consistent gradient reaches lr*G = "
-            f"{signal[-1] / noise[-1]:.1f} x it) and the fitness trend {trend['slope']:.3g}/generation "
-            f"[{trend['low']:.3g}, {trend['high']:.3g}] contains 0 (gradient cosine {cosine['mean']:.2f}). "
-            "The search has found no direction: more seeds per member, common random numbers, a larger "
-            "population or a task on which objectives differ (see README, Discovering objectives)."
+            f"{signal[-1] / noise[-1]:.1f} x it) and {trend_text} (gradient cosine {cosine['mean']:.2f}). "
+            "The search has found no direction: try more seeds per member, common random numbers (if off), a "
+            "larger population, more generations, or a task on which objectives differ (README: Discovering "
+            "objectives with evolution strategies)."
         )
     return {
         "generations": g,

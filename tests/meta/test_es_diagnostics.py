@@ -114,6 +114,17 @@ def test_common_random_numbers_give_every_member_the_same_keys(antithetic):
         np.testing.assert_array_equal(kd_off[:3], kd_off[3:])
 
 
+def test_objective_discovery_defaults_to_common_random_numbers_and_evaluation_fitness():
+    from jaxrl.meta.es import MetaConfig
+
+    assert MetaConfig().es.common_random_numbers is True and MetaConfig().fitness == "eval"
+    assert MetaConfig(es=ESConfig(popsize=4)).es.common_random_numbers is True  # None -> on for discovery
+    assert MetaConfig(es=ESConfig(common_random_numbers=False)).es.common_random_numbers is False
+    assert not ESConfig().common_random_numbers  # a plain ES (the LPG study) keeps per-member keys
+    with pytest.raises(ValueError, match="init_scale"):
+        MetaConfig(init_scale=-1.0)
+
+
 def test_schedules_reach_and_hold_their_floors():
     cfg = ESConfig(lr=0.03, lr_decay=0.9, lr_floor=0.01, sigma=0.04, sigma_decay=0.8, sigma_min=0.02)
     lr = np.array([float(lr_schedule(cfg)(g)) for g in range(40)])

@@ -82,6 +82,9 @@ def test_cli_chunks_checkpoints_resume_and_matches_the_single_program(chunked_ru
         np.testing.assert_allclose(rows[k], m[k], rtol=1e-4, err_msg=k)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["generations"] == 3
+    diag = json.loads((out / "diagnostics.json").read_text())  # written from the whole (resumed) record
+    assert diag["generations"] == 3 and set(diag["layers"]) == {"w1", "w2"}
+    assert (out / "diagnostics.png").stat().st_size > 10_000 and summary["noise_dominated"] == diag["noise_dominated"]
     objective, params, meta = load_objective(out / "objective_mean")
     assert objective.name == "lpo" and meta["generation"] == 3
     np.testing.assert_allclose(np.asarray(params["w1"]), np.asarray(trainer.es.mean(state)["w1"]), rtol=1e-4, atol=1e-6)
