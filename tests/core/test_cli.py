@@ -278,7 +278,7 @@ def test_train_rejects_bad_input(tmp_path, fake_algo, capsys):
         assert _train(tmp_path, name, *extra) == 2
         text = capsys.readouterr().err
         assert len(text.strip().splitlines()) == 1 and "Traceback" not in text, text  # one line, no traceback
-        assert not (tmp_path / name).exists() or name == "ok"  # checked before anything is written
+        assert not (tmp_path / name).exists() or name in ("ok", "file")  # checked before anything is written
         return text
 
     assert re.search("invalid fake configuration.*total_timesteps", err("bad", "--set", "total_timesteps=4"))
@@ -291,6 +291,7 @@ def test_train_rejects_bad_input(tmp_path, fake_algo, capsys):
     assert "not empty" in err("ok")
     (tmp_path / "file").write_text("x")
     assert "is a file" in err("file")
+    assert (tmp_path / "file").read_text() == "x"
 
 
 def test_gif_renders_a_trained_grid_policy(tmp_path, capsys):
