@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int, default=200, help="scan length of the throughput runs")
     ap.add_argument("--ks-envs", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per throughput row (best and median)")
-    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--seeds", type=int, default=None, help="default 4 (2 with --quick; --calibrated: 8, 2 with --quick)")
     ap.add_argument("--timesteps", type=float, default=5e5, help="PPO environment steps per seed")
     ap.add_argument("--eval-episodes", type=int, default=16)
     ap.add_argument("--sinusoid-episodes", type=int, default=4)
@@ -319,9 +319,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--tiers", nargs="+", default=["FinPlate", "FinRay"], help="tiers for --calibrated")
     args = ap.parse_args(argv)
     if args.calibrated:
-        if argv is None or "--seeds" not in argv:
+        if args.seeds is None:
             args.seeds = 2 if args.quick else 8
         return calibrated(args)
+    if args.seeds is None:
+        args.seeds = 4
     if args.quick:
         args.seeds, args.timesteps, args.num_envs, args.steps = 2, 2e5, 1024, 50
         args.ids = args.ids if argv and "--ids" in argv else ["FinPlate-Thrust-v1", "FinRay-Efficiency-v1"]
