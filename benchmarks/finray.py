@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int, default=200, help="scan length of the throughput runs")
     ap.add_argument("--ks-envs", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per throughput row (best and median)")
-    ap.add_argument("--seeds", type=int, default=None, help="default 4 (2 with --quick; --calibrated: 8, 2 with --quick)")
+    ap.add_argument("--seeds", type=int, default=None, help="default 4; --calibrated: 8 (--quick: 2)")
     ap.add_argument("--timesteps", type=float, default=5e5, help="PPO environment steps per seed")
     ap.add_argument("--eval-episodes", type=int, default=16)
     ap.add_argument("--sinusoid-episodes", type=int, default=4)
