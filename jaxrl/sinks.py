@@ -23,6 +23,8 @@ import numpy as np
 
 from jaxrl.errors import UserError
 
+SINKS = ("csv", "tensorboard", "wandb")
+
 
 def _steps(metrics: Mapping[str, np.ndarray], first: int, i: int) -> np.ndarray:
     n = next(iter(metrics.values())).shape[1]
@@ -32,14 +34,14 @@ def _steps(metrics: Mapping[str, np.ndarray], first: int, i: int) -> np.ndarray:
 
 
 class TensorBoardSink:
-    """Scalars per seed into ``root/seed_<s>`` (tensorboardX ``SummaryWriter``)."""
+    """Scalars per run into ``root/<label>_<s>`` (tensorboardX ``SummaryWriter``; label: seed, member, ...)."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, label: str = "seed"):
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
             raise UserError("--log tensorboard needs tensorboardX (pip install tensorboardX)") from None
-        self.root = Path(root)
+        self.root, self.label = Path(root), label
         self._writer = SummaryWriter
         self.writers: dict[Any, Any] = {}
 
@@ -47,7 +49,7 @@ class TensorBoardSink:
         for i, label in enumerate(labels):
             w = self.writers.get(label)
             if w is None:
-                w = self.writers[label] = self._writer(str(self.root / f"seed_{label}"))
+                w = self.writers[label] = self._writer(str(self.root / f"{self.label}_{label}"))
             steps = _steps(metrics, first, i)
             for name, values in metrics.items():
                 if name == "env_steps":
@@ -64,23 +66,24 @@ class TensorBoardSink:
 
 
 class WandbSink:
-    """One W&B run per seed (``group`` = the run directory's name); config from the run record."""
+    """One W&B run per seed or member (``group`` = the run directory's name); config from the run record."""
 
-    def __init__(self, group: str, config: Mapping[str, Any], directory: str | Path):
+    def __init__(self, group: str, config: Mapping[str, Any], directory: str | Path, label: str = "seed"):
         try:
             import wandb
         except ImportError:
             raise UserError('--log wandb needs the wandb package: pip install -e ".[wandb]"') from None
         self.wandb = wandb
-        self.group, self.config, self.dir = group, dict(config), str(directory)
+        self.group, self.config, self.dir, self.label = group, dict(config), str(directory), label
         self.runs: dict[Any, Any] = {}
 
     def write(self, first: int, metrics: Mapping[str, np.ndarray], labels: Sequence[Any]) -> None:
         for i, label in enumerate(labels):
             r = self.runs.get(label)
             if r is None:
-                r = self.runs[label] = self.wandb.init(project="jaxrl", group=self.group, name=f"{self.group}-s{label}",
-                                                       config={**self.config, "seed": label}, dir=self.dir,
+                r = self.runs[label] = self.wandb.init(project="jaxrl", group=self.group,
+                                                       name=f"{self.group}-{self.label}{label}",
+                                                       config={**self.config, self.label: label}, dir=self.dir,
                                                        reinit="create_new")
             steps = _steps(metrics, first, i)
             n = len(steps)
@@ -94,8 +97,18 @@ class WandbSink:
         self.runs = {}
 
 
-def make_sinks(names: Sequence[str], run: Any, record: Mapping[str, Any]) -> list[Any]:
-    """Sinks for ``--log`` names (``csv`` is the run directory's metrics.csv, written anyway)."""
+def parse_log(text: str | None) -> tuple[str, ...]:
+    """``--log csv,tensorboard`` -> ``("csv", "tensorboard")`` (csv always first); unknown names: UserError."""
+    names = tuple(dict.fromkeys(["csv", *(t.strip() for t in (text or "").split(",") if t.strip())]))
+    bad = [n for n in names if n not in SINKS]
+    if bad:
+        raise UserError(f"--log: unknown sink(s) {bad}; choose from {', '.join(SINKS)}")
+    return names
+
+
+def make_sinks(names: Sequence[str], run: Any, record: Mapping[str, Any], label: str = "seed") -> list[Any]:
+    """Sinks for ``--log`` names (``csv`` is the run directory's own record, written anyway); ``label``
+    names what the runs are (``seed`` for ``jaxrl train``, ``member`` for PBT)."""
     from jaxrl.runs import to_jsonable
 
     out: list[Any] = []
@@ -103,9 +116,9 @@ def make_sinks(names: Sequence[str], run: Any, record: Mapping[str, Any]) -> lis
         if name == "csv":
             continue
         if name == "tensorboard":
-            out.append(TensorBoardSink(run.path / "tensorboard"))
+            out.append(TensorBoardSink(run.path / "tensorboard", label))
         elif name == "wandb":
-            out.append(WandbSink(run.path.name, to_jsonable(record), run.path))
+            out.append(WandbSink(run.path.name, to_jsonable(record), run.path, label))
         else:
             raise UserError(f"unknown metric sink {name!r}; choose from csv, tensorboard, wandb")
     return out
@@ -116,4 +129,4 @@ def used_packages(names: Sequence[str]) -> tuple[str, ...]:
     return tuple({"tensorboard": "tensorboardX", "wandb": "wandb"}[n] for n in names if n != "csv")
 
 
-__all__ = ["TensorBoardSink", "WandbSink", "make_sinks", "used_packages"]
+__all__ = ["SINKS", "TensorBoardSink", "WandbSink", "make_sinks", "parse_log", "used_packages"]

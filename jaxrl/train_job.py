@@ -79,14 +79,6 @@ def check_out(out: Path) -> None:
         raise UserError(f"cannot create the run directory {out}: {parent} is not writable")
 
 
-def _log_sinks(text: str | None) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(["csv", *(t.strip() for t in (text or "").split(",") if t.strip())]))
-    bad = [n for n in names if n not in ("csv", "tensorboard", "wandb")]
-    if bad:
-        raise UserError(f"--log: unknown sink(s) {bad}; choose from csv, tensorboard, wandb")
-    return names
-
-
 def prepare(args: argparse.Namespace) -> Job:
     """Everything ``jaxrl train`` needs, checked; nothing written yet."""
     from jaxrl.agent import agent_spec, check_protocol
@@ -94,6 +86,7 @@ def prepare(args: argparse.Namespace) -> Job:
     from jaxrl.experiment import check_seeds
     from jaxrl.runs import RunDir, default_run_dir
     from jaxrl.settings import build_config, parse_steps, parse_value, read_toml
+    from jaxrl.sinks import parse_log
 
     if args.resume:
         clash = [f"--{f.replace('_', '-')}" for f in ("algo", "env", "total_steps", "out", "seeds", "seed", "chunks",
@@ -115,7 +108,7 @@ def prepare(args: argparse.Namespace) -> Job:
         if devices is not None:
             devices = resolve_devices(devices, len(seeds))
         return Job(spec.name, cfg, spec.make(cfg), seeds, int(r["chunk_size"]), int(r["eval_episodes"]), devices,
-                   run.path, rec, True, _log_sinks(",".join(r.get("log", []))), not args.no_progress)
+                   run.path, rec, True, parse_log(",".join(r.get("log", []))), not args.no_progress)
 
     file = read_toml(args.config) if getattr(args, "config", None) else {}
     algo = args.algo or file.get("algo") or "ppo"
@@ -144,7 +137,7 @@ def prepare(args: argparse.Namespace) -> Job:
     if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 1:
         raise UserError(f"--eval-episodes must be a positive integer, got {eval_episodes!r}")
     devices = resolve_devices(args.devices if args.devices is not None else file.get("devices"), len(seeds))
-    log = _log_sinks(args.log if args.log is not None else file.get("log"))
+    log = parse_log(args.log if args.log is not None else file.get("log"))
     try:
         agent = spec.make(cfg)
     except (TypeError, ValueError) as e:

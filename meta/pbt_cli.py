@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="DIR", help="continue the PBT run in DIR")
     p.add_argument("--devices", metavar="all|N",
                    help="shard the population over all (or N) devices; --population must be a multiple")
+    p.add_argument("--log", metavar="SINKS", help="extra metric sinks, comma-separated: tensorboard, wandb "
+                   "(history.json is always written); one run per member")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -240,11 +242,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from jaxrl.driver import drive
     from jaxrl.runs import RunDir, flag_nonfinite, machine_info, versions, write_json
+    from jaxrl.sinks import make_sinks, parse_log, used_packages
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
     rec, out = _setup(args)
+    log = parse_log(args.log if args.log is not None else ",".join(rec.get("log", [])))  # checked before writing
+    rec["log"] = list(log)
     pbt = build(rec)
     cfg = pbt.cfg
     hist_path = out / "history.json"
@@ -266,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.resume:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "pbt.json", rec)
-        write_json(out / "versions.json", versions())
+        write_json(out / "versions.json", versions(extra=used_packages(log)))
         write_json(out / "machine.json", machine_info())
     print(f"pbt {rec['algo']} on {list(rec['config'].values())[0]}: population {cfg.population}, "
           f"{cfg.rounds} rounds, {cfg.updates_per_round} updates per round -> {out}", flush=True)
@@ -282,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{int(np.sum(m['copied'][:, -1]))}  {seconds:.1f}s" + (f"  diverged members {bad}" if bad else ""),
               flush=True)
 
-    drive(pbt_program(pbt, rec["seed"], round_fn), RunDir(out), 1, resume=bool(args.resume), sinks=[sink],
+    extra = make_sinks(log, RunDir(out), rec, label="member")
+    drive(pbt_program(pbt, rec["seed"], round_fn), RunDir(out), 1, resume=bool(args.resume), sinks=[sink, *extra],
           progress=report, resume_hint=f"jaxrl pbt --resume {out}")
     history = sink.history
     best, sched = incumbent_schedule(history)

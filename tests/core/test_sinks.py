@@ -1,5 +1,6 @@
 """Metric sinks: TensorBoard event files read back, W&B in offline mode, no retrace from logging."""
 
+import json
 import struct
 from pathlib import Path
 
@@ -113,3 +114,20 @@ def test_unknown_sink_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match="unknown metric sink 'mlflow'"):
         make_sinks(["mlflow"], None, {})
+
+
+@pytest.mark.slow
+def test_pbt_logs_to_tensorboard_per_member(tmp_path):
+    from jaxrl.meta import pbt_cli
+
+    out = tmp_path / "pbt"
+    argv = ["ppo", "--population", "2", "--rounds", "2", "--updates-per-round", "1", "--fitness", "train",
+            "--search", "lr=1e-4:1e-2:log", "--out", str(out), "--no-progress", "--log", "tensorboard"]
+    for k, v in dict(total_timesteps=2 * 4 * 8, num_envs=4, num_steps=8, num_minibatches=1, update_epochs=1,
+                     actor_hidden=(8,), critic_hidden=(8,)).items():
+        argv += ["--set", f"{k}={v}"]
+    assert pbt_cli.main(argv) == 0
+    ev = read_events(out / "tensorboard" / "member_1")
+    assert [s for s, _ in ev["parent"]] == [1, 2] and [s for s, _ in ev["hparams/lr"]] == [1, 2]  # per round
+    hist = json.loads((out / "history.json").read_text())
+    assert [v for _, v in ev["parent"]] == [float(r[1]) for r in hist["parent"]]
