@@ -80,7 +80,9 @@ def test_fitness_trend_interval():
     assert flat["low"] < 0 < flat["high"]
     walk = fitness_trend(np.cumsum(rng.normal(size=100)))  # autocorrelated: wider interval than iid residuals
     assert walk["rho"] > 0.5 and walk["n_eff"] < 30
-    assert np.isnan(fitness_trend(np.array([1.0, 2.0]))["slope"])
+    bend = fitness_trend(np.sqrt(x) + 0.1 * rng.normal(size=100))  # a trend that flattens is still a trend
+    assert bend["low"] > 0
+    assert np.isnan(fitness_trend(np.array([1.0, 2.0, 3.0]))["slope"])
     noise, signal = scales(np.array([0.1, 0.1, 0.1, 0.1]))
     np.testing.assert_allclose(noise, 0.1 * np.sqrt([1, 2, 3, 4]))
     np.testing.assert_allclose(signal, [0.1, 0.2, 0.3, 0.4])
