@@ -106,13 +106,16 @@ class AgentSpec:
             raise UserError(f"unknown {self.name} config field(s) {unknown}; valid: {', '.join(valid)}")
         return cls(**fields)
 
-    def make(self, cfg: Any = None, **fields: Any) -> Any:
-        """The agent, from a config or from config fields."""
+    def make(self, cfg: Any = None, *, env: Any = None, env_params: Any = None, **fields: Any) -> Any:
+        """The agent, from a config or from config fields; ``env`` (an id or an Environment object) and
+        ``env_params`` replace the config's environment (agents that take them: PPO, PQN, DQN, SAC, TD3)."""
         if cfg is None:
             cfg = self.make_config(**fields)
         elif fields:
             raise TypeError("pass either a config or config fields, not both")
-        return self.agent_class()(cfg)
+        if env is None and env_params is None:
+            return self.agent_class()(cfg)
+        return self.agent_class()(cfg, env=env, env_params=env_params)
 
 
 _AGENTS: dict[str, AgentSpec] = {}
@@ -174,9 +177,10 @@ def list_agents() -> list[str]:
     return sorted(_AGENTS)
 
 
-def make_agent(name: str, cfg: Any = None, **fields: Any) -> Any:
-    """Build the registered agent ``name`` from a config, or from config fields."""
-    return agent_spec(name).make(cfg, **fields)
+def make_agent(name: str, cfg: Any = None, *, env: Any = None, env_params: Any = None, **fields: Any) -> Any:
+    """Build the registered agent ``name`` from a config, or from config fields (``env``: an id or an
+    :class:`jaxrl.Environment` object to train on instead of the config's, registered or not)."""
+    return agent_spec(name).make(cfg, env=env, env_params=env_params, **fields)
 
 
 # The built-in agents (lazy: nothing is imported until one is built).
