@@ -19,6 +19,8 @@ returns) :func:`diagnose` computes
 A run is **noise-dominated** when every layer's displacement is below
 :data:`NOISE_RATIO` x the noise scale *and* the trend interval contains 0: nothing moved farther
 than a random walk and the fitness did not measurably change. :func:`write_diagnostics` writes
+A run too short for that test (``lr*G`` not above the bar, e.g. ``G <= 4`` at a constant lr) gets the
+verdict ``None`` and a warning saying so. :func:`write_diagnostics` writes
 ``diagnostics.json`` and ``diagnostics.png`` into a run directory (``jaxrl meta`` does after every
 run; the LPG study can call it on its own ``metrics.csv``).
 """
@@ -111,9 +113,16 @@ def diagnose(metrics: Mapping[str, Any], noise_ratio: float = NOISE_RATIO) -> di
     }
     no_move = all(v["displacement_over_noise"] < noise_ratio for v in per_layer.values())
     flat = not (trend["low"] > 0 or trend["high"] < 0)  # NaN interval (too few generations) counts as flat
-    noisy = bool(no_move and flat)
+    judgeable = signal[-1] > noise_ratio * noise[-1]  # else even a consistent gradient stays under the bar
+    noisy = bool(no_move and flat) if judgeable else None
     warning = None
-    if noisy:
+    if not judgeable:
+        warning = (
+            f"ES run too short to judge: after {g} generations even a consistent gradient moves the mean only "
+            f"lr*G = {signal[-1] / noise[-1]:.2f} x the noise scale lr*sqrt(G) (the bar is {noise_ratio:g} x); "
+            f"run more than {math.ceil(noise_ratio**2)} generations (at a constant lr)."
+        )
+    elif noisy:
         worst = max(v["displacement_over_noise"] for v in per_layer.values())
         trend_text = (
             f"the fitness trend {trend['slope']:.3g}/generation [{trend['low']:.3g}, {trend['high']:.3g}] contains 0"
@@ -137,7 +146,7 @@ def diagnose(metrics: Mapping[str, Any], noise_ratio: float = NOISE_RATIO) -> di
         "grad_cosine": cosine,
         "rule": f"noise-dominated = displacement/noise < {noise_ratio:g} in every layer and the 95% fitness-trend "
         "interval contains 0",
-        "noise_dominated": noisy,
+        "noise_dominated": noisy,  # None: too few generations to tell
         "warning": warning,
     }
 
@@ -177,7 +186,8 @@ def plot_diagnostics(metrics: Mapping[str, Any], diag: Mapping[str, Any], path: 
     ax[2].set_ylim(-1.05, 1.05)
     ax[2].set_xlabel("generation")
     ax[2].set_ylabel("cos(ES gradient, previous)")
-    fig.suptitle("NOISE-DOMINATED" if diag["noise_dominated"] else "ES diagnostics", fontsize=10)
+    verdict = {True: "NOISE-DOMINATED", False: "ES diagnostics", None: "ES diagnostics (too short to judge)"}
+    fig.suptitle(verdict[diag["noise_dominated"]], fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -94,6 +94,9 @@ def test_write_diagnostics(noise_run, tmp_path):
     saved = json.loads((tmp_path / "diagnostics.json").read_text())
     assert saved["noise_dominated"] is True and saved["layers"].keys() == d["layers"].keys()
     assert (tmp_path / "diagnostics.png").stat().st_size > 10_000
+    short = diagnose({k: v[:4] for k, v in m.items()})  # lr*4 = 2 lr*sqrt(4): no run this short can pass the bar
+    assert short["noise_dominated"] is None and "too short to judge" in short["warning"]
+    assert diagnose({k: v[:5] for k, v in m.items()})["noise_dominated"] is not None
     with pytest.raises(ValueError, match="grad_cosine"):
         diagnose({"fitness_mean": np.zeros(3), "step_scale": np.ones(3), "displacement/a": np.zeros(3)})
 

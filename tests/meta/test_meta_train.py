@@ -84,12 +84,14 @@ def test_cli_chunks_checkpoints_resume_and_matches_the_single_program(chunked_ru
     assert summary["generations"] == 3
     diag = json.loads((out / "diagnostics.json").read_text())  # written from the whole (resumed) record
     assert diag["generations"] == 3 and set(diag["layers"]) == {"w1", "w2"}
-    assert (out / "diagnostics.png").stat().st_size > 10_000 and summary["noise_dominated"] == diag["noise_dominated"]
+    assert (out / "diagnostics.png").stat().st_size > 10_000
+    assert diag["noise_dominated"] is None and summary["noise_dominated"] is None  # 3 generations: lr*G < 2 lr*sqrt(G)
     objective, params, meta = load_objective(out / "objective_mean")
     assert objective.name == "lpo" and meta["generation"] == 3
     np.testing.assert_allclose(np.asarray(params["w1"]), np.asarray(trainer.es.mean(state)["w1"]), rtol=1e-4, atol=1e-6)
     text = capsys.readouterr().out
     assert "meta-training lpo on CartPole-v1" in text and "best fitness" in text and "sigma" in text
+    assert "WARNING: ES run too short to judge" in text and "diagnostics.json" in text
 
 
 def test_cli_rejects_bad_arguments(tmp_path):
