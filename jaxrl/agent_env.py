@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxrl
-from jaxrl import spaces
+from jaxrl import checks, spaces
 from jaxrl.env import Environment
 from jaxrl.networks import distribution_for
 from jaxrl.wrappers import ClipAction, EpisodeStatistics, FlattenObservation, RescaleAction
@@ -206,6 +206,7 @@ def evaluate_policy(
     k_reset, k_steps = jax.random.split(key)
     obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), env_params)
     step_fn = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))  # no auto-reset: each env plays one episode
+    space = env.action_space(env_params)
 
     def cond(c):
         t, _, _, _, done, _ = c
@@ -214,7 +215,8 @@ def evaluate_policy(
     def body(c):
         t, key, state, obs, done, returns = c
         key, k = jax.random.split(key)
-        out = step_fn(jax.random.split(k, num_episodes), state, act(obs), env_params)
+        action = checks.guard_action(env.name, space, act(obs), state, (num_episodes,))  # as env.step does
+        out = step_fn(jax.random.split(k, num_episodes), state, action, env_params)
         ended = out.info["returned_episode"] & ~done
         returns = jnp.where(ended, out.info["episode_return"], returns)
         return t + 1, key, out.state, out.obs, done | ended, returns

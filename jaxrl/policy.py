@@ -113,9 +113,11 @@ def evaluate_episodes(agent: Any, state: Any, key: Any, num_episodes: int, max_s
     import jax.numpy as jnp
     import numpy as np
 
+    from jaxrl import checks
     from jaxrl.agent_env import default_eval_steps
 
     env, params = agent.env, agent.env_params
+    space = env.action_space(params)
     if max_steps is None:
         max_steps = default_eval_steps(agent.cfg.env_id, params)
     n = int(num_episodes)
@@ -128,7 +130,8 @@ def evaluate_episodes(agent: Any, state: Any, key: Any, num_episodes: int, max_s
 
         def body(c, k):
             s, obs, done, ret, succ = c
-            out = step(jax.random.split(k, n), s, agent.greedy_action(state, obs), params)
+            action = checks.guard_action(env.name, space, agent.greedy_action(state, obs), s, (n,))
+            out = step(jax.random.split(k, n), s, action, params)
             ended = out.info["returned_episode"] & ~done
             ret = jnp.where(ended, out.info["episode_return"], ret)
             ok = out.info.get("success", jnp.full(n, jnp.nan))
