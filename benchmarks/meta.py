@@ -32,9 +32,10 @@ def bench(popsize: int, args: argparse.Namespace) -> dict:
     cfg = MetaConfig(
         objective=args.objective,
         inner=inner,
-        es=ESConfig(popsize=popsize, num_seeds=args.seeds),
+        es=ESConfig(popsize=popsize, num_seeds=args.seeds, common_random_numbers=False),
         generations=args.generations,
         member_batch=args.member_batch,
+        fitness="train",  # the regime of the earlier records (no evaluation episodes): comparable throughput
     )
     trainer = MetaTrainer(cfg)
     state = jax.jit(trainer.init)(jax.random.key(0))

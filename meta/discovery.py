@@ -3,8 +3,9 @@
     python -m jaxrl.meta.discovery                    # full preset: < 30 min on an otherwise idle 2-core CPU
     python -m jaxrl.meta.discovery --preset reduced   # a few minutes: proves the pipeline end to end
 
-1. Meta-train LPO and TA-LPO (OpenAI-ES, antithetic pairs sharing seeds, centered-rank
-   shaping) on CartPole-v1 with a short PPO horizon; fitness = final training return / 500.
+1. Meta-train LPO and TA-LPO (OpenAI-ES, antithetic pairs, common random numbers across the
+   generation, centered-rank shaping) on CartPole-v1 with a short PPO horizon; fitness = the return
+   of fresh evaluation episodes of the final agent / 500 (MetaConfig's defaults).
    Each is a ``jaxrl meta`` run directory (metrics.csv, checkpoint/, objective_mean/).
 2. Evaluate PPO-clip, DPO, discovered LPO and discovered TA-LPO (ES mean parameters) with
    fresh seeds (the same seeds for every objective) on the training task, on CartPole at

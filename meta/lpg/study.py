@@ -65,6 +65,7 @@ def normalise(env_id: str, returns: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- 1. meta-training
 def meta_train(cfg: LPGMetaConfig, run_dir: Path, chunk: int, seed: int = 0, log: Any = print) -> tuple[Any, dict]:
     """Run (or resume) ``cfg.generations`` generations (the shared run driver); ``(rule (ES mean), summary)``."""
+    from jaxrl.meta.es_diagnostics import write_diagnostics
     from jaxrl.meta.runner import run_es
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,9 @@ def meta_train(cfg: LPGMetaConfig, run_dir: Path, chunk: int, seed: int = 0, log
             f"lifetime {np.nanmean(m['lifetime']):5.1f}  {time.perf_counter() - t0:6.0f} s")  # fmt: skip
 
     result, _ = run_es(trainer, run_dir, seed, cfg.generations, chunk, resume=resume, progress=report, log=log)
+    diag = write_diagnostics(run_dir)  # diagnostics.json / .png: is the search going anywhere?
+    if diag.get("warning"):
+        log(f"  WARNING: {diag['warning']}")
     return trainer.es.mean(result.state), {"generations": result.done, "wall_s": time.perf_counter() - t0}
 
 
