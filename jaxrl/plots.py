@@ -1,23 +1,38 @@
-"""Paper-style figures for RL results (matplotlib, Agg backend).
+"""Paper-style figures for RL results (matplotlib).
 
 Every function takes NumPy arrays (see :mod:`jaxrl.stats` for the
 ``[runs, tasks]`` convention), draws on a new figure, saves it when ``path``
-is given and returns the figure.
+is given and returns the figure. :func:`pyplot` picks the headless Agg backend
+only where nothing else is chosen and there is no display, so figures still show
+inline in a notebook (ipykernel sets ``MPLBACKEND``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from jaxrl import stats
 
-from jaxrl import stats  # noqa: E402
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, on the Agg backend unless a backend was chosen (``MPLBACKEND``, an
+    earlier pyplot import, e.g. a notebook's inline backend) or a display is available."""
+    import matplotlib
+
+    if not (os.environ.get("MPLBACKEND") or "matplotlib.pyplot" in sys.modules or os.environ.get("DISPLAY")):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+plt = pyplot()
 
 _STYLE = {
     "axes.spines.top": False,

@@ -322,11 +322,11 @@ def plot_learning_curve(
     Each seed's curve is forward-filled over updates where no episode ended
     (NaN), then the mean and 95% percentile-bootstrap band over seeds are drawn.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
+
+    from jaxrl.plots import pyplot
+
+    plt = pyplot()
 
     y = forward_fill(np.atleast_2d(np.asarray(returns, dtype=np.float64)))
     steps = np.asarray(env_steps, dtype=np.float64)

@@ -154,11 +154,9 @@ def diagnose(metrics: Mapping[str, Any], noise_ratio: float = NOISE_RATIO) -> di
 def plot_diagnostics(metrics: Mapping[str, Any], diag: Mapping[str, Any], path: str | os.PathLike) -> Path:
     """Three panels: displacement per layer against the noise / signal scales, fitness with its trend line,
     gradient cosine over generations. Writes a PNG."""
-    import matplotlib
+    from jaxrl.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     noise, signal = scales(np.asarray(metrics["step_scale"]))
     gens = np.arange(1, len(noise) + 1)
     fig, ax = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)

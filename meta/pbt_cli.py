@@ -196,10 +196,9 @@ def pbt_program(pbt: PBT, seed: int, round_fn: Any) -> Any:
 
 
 def plot(history: dict[str, Any], priors: dict[str, Prior], path_sched: Path, path_lineage: Path) -> None:
-    import matplotlib
+    from jaxrl.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = sorted(history["hparams"])
     copied = np.asarray(history["copied"])  # [R, P]

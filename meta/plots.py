@@ -41,10 +41,9 @@ def plot_drift_heatmaps(
 ) -> Path:
     """One column per panel ``(label, objective, params, n/N)``; top row the drift, bottom row
     ``drift - drift_PPO`` (what the objective changes relative to PPO-clip). Writes a PNG."""
-    import matplotlib
+    from jaxrl.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     grids = [drift_grid(o, p, f, ratios, advantages, clip_eps) for _, o, p, f in panels]
     ppo = drift_grid(PPOClip(), None, 1.0, ratios, advantages, clip_eps)

@@ -26,3 +26,11 @@ def test_adding_an_agent_example_passes_check_agent(monkeypatch):
     exec(compile(code, str(README), "exec"), namespace)
     assert "reinforce" in jaxrl.list_agents()
     assert set(namespace["scores"]["per_seed"]) == {"0", "1"}
+
+
+def test_readme_links_every_example_notebook():
+    notebooks = sorted(p.name for p in (README.parent / "examples").glob("*.ipynb"))
+    text = README.read_text()
+    assert len(notebooks) >= 6
+    for name in notebooks:
+        assert f"](examples/{name})" in text, f"README does not link examples/{name}"

@@ -141,10 +141,9 @@ def summarise(scores: dict[str, dict[str, np.ndarray]], lifetimes: tuple[int, ..
 
 
 def plot(summary: dict, lifetimes: tuple[int, ...], path: Path) -> None:
-    import matplotlib
+    from jaxrl.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for m in METHODS:
