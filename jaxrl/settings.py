@@ -127,6 +127,55 @@ def read_toml(path: str | Path, allowed: tuple[str, ...] = TRAIN_KEYS) -> dict[s
     return data
 
 
+def args_from_toml(parser: Any, args: Any, path: str | Path, skip: tuple[str, ...] = ("config", "resume")) -> Any:
+    """Fill ``args`` (parsed by ``parser``) from a TOML file: each key is a flag's name without dashes
+    (``updates_per_round = 4``; a list for repeatable flags: ``search = ["lr=1e-4:1e-2:log"]``); a
+    ``[set]`` table gives config overrides. Flags given on the command line win (repeatable ones
+    are added after the file's, so ``--set`` overrides it). Unknown keys raise :class:`UserError`
+    listing the valid ones. Used by ``jaxrl pbt --config`` and ``jaxrl meta --config``.
+    """
+    import argparse
+    import tomllib
+
+    actions = {a.dest: a for a in parser._actions if a.dest not in ("help", *skip) and a.dest != argparse.SUPPRESS}
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"config file {path} is not valid TOML: {e}") from None
+    if isinstance(data.get("set"), dict):
+        data["overrides"] = [f"{k}={v!r}" if isinstance(v, list | tuple | str) else f"{k}={v}"
+                             for k, v in data.pop("set").items()]
+    unknown = sorted(set(data) - set(actions))
+    if unknown:
+        valid = ", ".join(sorted("set" if d == "overrides" else d for d in actions))
+        raise UserError(f"config file {path}: unknown key(s) {unknown}; valid: {valid}")
+
+    def convert(action: Any, v: Any) -> Any:
+        if action.type is not None and isinstance(v, str):
+            try:
+                return action.type(v)
+            except (argparse.ArgumentTypeError, ValueError) as e:
+                raise UserError(f"config file {path}: {action.dest}: {e}") from None
+        if action.type in (int, float) and isinstance(v, int | float) and not isinstance(v, bool):
+            return action.type(v)
+        return v
+
+    for dest, v in data.items():
+        action = actions[dest]
+        current = getattr(args, dest)
+        if isinstance(action, argparse._AppendAction):
+            values = v if isinstance(v, list) else [v]
+            setattr(args, dest, [convert(action, x) for x in values] + list(current or []))
+        elif current == parser.get_default(dest):
+            if action.choices is not None and v not in action.choices:
+                raise UserError(f"config file {path}: {dest} must be one of {list(action.choices)}, got {v!r}")
+            setattr(args, dest, convert(action, v))
+    return args
+
+
 def to_toml(values: Mapping[str, Any]) -> str:
     """A TOML text for a flat table plus one ``[config]`` sub-table (what :func:`read_toml` reads back)."""
 
@@ -186,5 +235,5 @@ def describe_fields(cls: type) -> str:
     return "\n".join(f"  {n:<{w0}}  {d:<{w1}}  {k + ': ' if k else ''}{doc}".rstrip() for n, d, k, doc in rows)
 
 
-__all__ = ["build_config", "coerce", "describe_fields", "field_docs", "parse_steps", "parse_value", "read_toml",
-           "to_toml"]
+__all__ = ["args_from_toml", "build_config", "coerce", "describe_fields", "field_docs", "parse_steps", "parse_value",
+           "read_toml", "to_toml"]

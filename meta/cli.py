@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (settings come from its config.json)")
     p.add_argument("--devices", metavar="all|N",
                    help="evaluate the ES population on all (or N) devices; --popsize must be a multiple")
+    p.add_argument("--log", metavar="SINKS", help="extra metric sinks, comma-separated: tensorboard, wandb "
+                   "(metrics.csv is always written)")
+    p.add_argument("--config", metavar="FILE", help="a TOML file of these flags' values (env = [...], a [set] "
+                   "table of inner ppo.Config fields); flags on the command line override it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -188,14 +192,18 @@ def run_meta(
     progress: bool = True,
     command: Sequence[str] = (),
     devices: str | None = None,
+    log: Sequence[str] = ("csv",),
 ) -> dict[str, Any]:
-    """Meta-train ``cfg`` into run directory ``out`` chunk by chunk (checkpoint after each); returns the summary."""
+    """Meta-train ``cfg`` into run directory ``out`` chunk by chunk (checkpoint after each); returns the summary.
+
+    ``log``: metric sinks (:mod:`jaxrl.sinks`; metrics.csv is always written)."""
     from tqdm.auto import tqdm
 
     from jaxrl.driver import drive, pick_chunk_size
     from jaxrl.meta.objectives import save_objective
     from jaxrl.meta.runner import GenerationCSV, es_program
     from jaxrl.runs import RunDir, machine_info, versions, write_json
+    from jaxrl.sinks import make_sinks, used_packages
 
     out = Path(out)
     chunk = chunk or pick_chunk_size(cfg.generations, chunks=10)  # the driver's chunk sizing
@@ -203,11 +211,12 @@ def run_meta(
         if out.exists() and any(out.iterdir()):
             raise SystemExit(f"jaxrl meta: {out} exists and is not empty (use --resume {out} to continue it)")
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "versions.json", versions(extra=("evosax", "optax", "flax")))
+        write_json(out / "versions.json", versions(extra=("evosax", "optax", "flax", *used_packages(log))))
         write_json(out / "machine.json", machine_info())
     write_json(
         out / "config.json",
-        {"meta_config": cfg.to_dict(), "seed": seed, "chunk_generations": chunk, "command": list(command)},
+        {"meta_config": cfg.to_dict(), "seed": seed, "chunk_generations": chunk, "command": list(command),
+         "log": list(log)},
     )
 
     bar = tqdm(
@@ -242,8 +251,9 @@ def run_meta(
     program = es_program(trainer, seed, cfg.generations, fns)
     program.on_restore = restored
     csv_file = GenerationCSV(out / "metrics.csv")
+    sinks = [csv_file, *make_sinks(log, RunDir(out), {"meta_config": cfg.to_dict()})]
     try:
-        result = drive(program, RunDir(out), chunk, resume=resume, sinks=[csv_file], on_chunk=on_chunk,
+        result = drive(program, RunDir(out), chunk, resume=resume, sinks=sinks, on_chunk=on_chunk,
                        resume_hint=f"jaxrl meta {cfg.objective} --resume {out}", log=bar.write)
     finally:
         bar.close()
@@ -288,7 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args = parser.parse_args(argv)
+    if args.config:
+        from jaxrl.settings import args_from_toml
+
+        args_from_toml(parser, args, args.config)
     from jaxrl.meta.es import MetaConfig
+    from jaxrl.sinks import parse_log
 
     if args.resume:
         fixed = ("env", "popsize", "seeds", "total_steps", "strategy", "shaping", "lr", "sigma", "sigma_decay")
@@ -309,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.generations:
             cfg = dataclasses.replace(cfg, generations=args.generations)
         seed, chunk = int(saved["seed"]), args.chunk or int(saved["chunk_generations"])
+        log = parse_log(args.log if args.log is not None else ",".join(saved.get("log", [])))
     else:
         try:
             cfg = config_from_args(args)
@@ -316,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"jaxrl meta: {e}") from None
         out = Path(args.out) if args.out else default_out(cfg)
         seed, chunk = args.seed or 0, args.chunk
+        log = parse_log(args.log)
 
     print(
         f"meta-training {cfg.objective} on {', '.join(cfg.env_ids)}: {cfg.es.strategy}, population {cfg.es.popsize} x "
@@ -326,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         s = run_meta(cfg, out, seed, chunk, resume=bool(args.resume), progress=not args.no_progress,
-                     command=["meta", *argv], devices=args.devices)
+                     command=["meta", *argv], devices=args.devices, log=log)
     except ValueError as e:
         raise SystemExit(f"jaxrl meta: {e}") from None
     print(

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shard the population over all (or N) devices; --population must be a multiple")
     p.add_argument("--log", metavar="SINKS", help="extra metric sinks, comma-separated: tensorboard, wandb "
                    "(history.json is always written); one run per member")
+    p.add_argument("--config", metavar="FILE", help="a TOML file of these flags' values (search = [...], "
+                   "a [set] table of agent fields); flags on the command line override it")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -244,7 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jaxrl.sinks import make_sinks, parse_log, used_packages
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config:
+        from jaxrl.settings import args_from_toml
+
+        args_from_toml(parser, args, args.config)
     args.argv = argv
     rec, out = _setup(args)
     log = parse_log(args.log if args.log is not None else ",".join(rec.get("log", [])))  # checked before writing

@@ -69,9 +69,16 @@ def test_cli_chunks_checkpoints_resume_and_matches_the_single_program(chunked_ru
     one-program run (which also trained members in lax.map chunks rather than one vmap)."""
     _, trainer, state, m = chunked_run
     out = tmp_path / "run"
-    assert cli.main([*CLI_ARGS, "--generations", "2", "--out", str(out)]) == 0
+    # the same settings as CLI_ARGS, from a TOML file (jaxrl meta --config), plus a TensorBoard sink
+    (tmp_path / "meta.toml").write_text(
+        'env = ["CartPole-v1"]\npopsize = 4\nseeds = 2\ntotal_steps = 256\nnormalise = ["CartPole-v1=0:500"]\n'
+        'sigma = 0.5\ninit_scale = 1\nno_progress = true\nchunk = 1\nlog = "tensorboard"\n'
+        "[set]\nnum_envs = 4\nnum_steps = 16\nnum_minibatches = 2\nupdate_epochs = 1\n"
+    )
+    assert cli.main(["lpo", "--config", str(tmp_path / "meta.toml"), "--generations", "2", "--out", str(out)]) == 0
     rows = GenerationCSV(out / "metrics.csv").read()
     assert rows["generation"].tolist() == [1, 2]
+    assert list((out / "tensorboard").glob("seed_0/events.out.tfevents.*"))
     assert (out / "checkpoint").is_dir() and (out / "objective_mean").is_dir()
     assert json.loads((out / "config.json").read_text())["meta_config"]["es"]["popsize"] == 4
 
@@ -95,6 +102,11 @@ def test_cli_chunks_checkpoints_resume_and_matches_the_single_program(chunked_ru
 
 
 def test_cli_rejects_bad_arguments(tmp_path):
+    from jaxrl.errors import UserError
+
+    (tmp_path / "bad.toml").write_text("popsize = 4\nlearning_rate = 1\n")
+    with pytest.raises(UserError, match=r"unknown key\(s\) \['learning_rate'\]; valid: .*popsize"):
+        cli.main(["lpo", "--config", str(tmp_path / "bad.toml")])
     with pytest.raises(SystemExit, match="drop"):
         cli.main(["lpo", "--resume", str(tmp_path), "--popsize", "8"])
     with pytest.raises(SystemExit, match="unknown ppo.Config field"):
