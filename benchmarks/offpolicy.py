@@ -123,8 +123,8 @@ def bench_rejax(quick: bool) -> dict | None:
 # SAC with 8 envs ("workers") and 4 learner updates per iteration; KS with the study's gamma and batch
 LAG_SAC = dict(num_envs=8, gradient_steps=4, learning_starts=2_000)
 LAG_ENVS = [
-    ("FinPlate-Thrust-v0", dict(LAG_SAC, gamma=0.95)),
-    ("FinRay-Thrust-v0", dict(LAG_SAC, gamma=0.95)),
+    ("FinPlate-Thrust-v1", dict(LAG_SAC, gamma=0.95)),
+    ("FinRay-Thrust-v1", dict(LAG_SAC, gamma=0.95)),
     ("KS-v0", dict(LAG_SAC, gamma=0.977, batch_size=128)),
 ]
 

@@ -15,7 +15,7 @@ Score: greedy evaluation return (mean of 10 episodes) per test seed;
 aggregate: IQM and mean with 95% stratified-bootstrap intervals
 (:mod:`jaxrl.stats`). It also plots each PBT run's hyperparameter schedules
 and lineage to ``benchmarks/results/pbt/``. Tasks: PPO on CartPole-v1, Brax
-``inverted_pendulum`` and ``FinPlate-Thrust-v0`` (``--tasks`` to choose,
+``inverted_pendulum`` and ``FinPlate-Thrust-v1`` (``--tasks`` to choose,
 ``--quick`` for a smoke run). Budgets are deliberately tight (defaults do
 not saturate), since with generous budgets every method reaches the maximum.
 """
@@ -48,8 +48,8 @@ TASKS: dict[str, dict[str, Any]] = {
         "search": {"lr": P.Prior(1e-4, 1e-2, log=True), "clip_eps": P.Prior(0.1, 0.4),
                    "gae_lambda": P.Prior(0.8, 0.99)},
     },
-    "FinPlate-Thrust-v0": {
-        "config": dict(env_id="FinPlate-Thrust-v0", total_timesteps=320_000, num_envs=64, num_steps=100, lr=1e-3,
+    "FinPlate-Thrust-v1": {
+        "config": dict(env_id="FinPlate-Thrust-v1", total_timesteps=320_000, num_envs=64, num_steps=100, lr=1e-3,
                        gamma=0.95, ent_coef=0.0, normalize_obs=True, normalize_reward=True, init_log_std=-0.5),
         "search": {"lr": P.Prior(1e-4, 1e-2, log=True), "clip_eps": P.Prior(0.1, 0.4),
                    "gae_lambda": P.Prior(0.8, 0.99)},

@@ -42,7 +42,7 @@ import numpy as np
 from flax import struct
 
 from jaxrl.errors import UserError
-from jaxrl.meta.pbt import Prior
+from jaxrl.meta.pbt import Prior, explore, fresh_keys
 
 SELECTIONS = ("pareto", "hypervolume", "scalar")
 
@@ -240,18 +240,6 @@ def explore_weights(key: jax.Array, w: jax.Array, mask: jax.Array, cfg: MOConfig
     return jnp.where(mask[:, None], new, w)
 
 
-def explore_hparams(key: jax.Array, values: Mapping[str, jax.Array], mask: jax.Array, cfg: MOConfig):
-    out = {}
-    for i, (name, prior) in enumerate(sorted(cfg.search.items())):
-        k_coin, k_factor, k_prior = jax.random.split(jax.random.fold_in(key, i), 3)
-        v = values[name]
-        factor = jnp.asarray(cfg.perturb, jnp.float32)[jax.random.randint(k_factor, v.shape, 0, 2)]
-        resample = jax.random.uniform(k_coin, v.shape) < cfg.resample_prob
-        new = jnp.where(resample, prior.sample(k_prior, v.shape), prior.clip(v * factor))
-        out[name] = jnp.where(mask, new, v).astype(v.dtype)
-    return out
-
-
 class MOSearch:
     """Multi-objective search of agents built by ``make_agent(weights [M]) -> agent`` (pure, jittable methods)."""
 
@@ -325,8 +313,13 @@ class MOSearch:
         if cfg.exploit:
             parent, copied = group_truncation(k_sel, self.scores(fitness, state.weights, state.group), state.group,
                                               cfg.fraction)
+            copied = copied & (state.round + 1 < cfg.rounds)  # the last round returns the trained members
+            parent = jnp.where(copied, parent, jnp.arange(cfg.population)).astype(jnp.int32)
+            trained = members
             members = jax.tree.map(lambda x: x[parent], members)
-            hp = explore_hparams(k_hp, {nm: v[parent] for nm, v in used.items()}, copied, cfg)
+            if hasattr(members, "key"):  # a copy draws its own randomness (jaxrl.meta.pbt.fresh_keys)
+                members = members.replace(key=fresh_keys(trained.key, state.round, copied, members.key))
+            hp = explore(k_hp, {nm: v[parent] for nm, v in used.items()}, copied, cfg)
             if hp:
                 members = members.replace(hparams=members.hparams.replace(**hp))
             weights = state.weights[parent]
@@ -341,8 +334,8 @@ class MOSearch:
     def run(self, state: MOState) -> tuple[MOState, dict[str, Any]]:
         """All ``cfg.rounds`` rounds under ``lax.scan``; history leaves ``[rounds, P, ...]``.
 
-        The last round's ``fitness`` is measured before its exploit step: it scores the
-        final policies of the members as they were trained (``history["fitness"][-1]``).
+        There is no exploit/explore after the last round: the returned members are the trained ones
+        that ``history["fitness"][-1]`` scores; a copied member gets a fresh key, not its donor's.
         """
         return jax.lax.scan(lambda s, _: self.round_step(s), state, None, length=self.cfg.rounds)
 

@@ -123,6 +123,7 @@ class ToyHParams:
 class ToyState:
     angle: jax.Array  # [] position on the quarter circle
     hparams: ToyHParams
+    key: jax.Array = None
 
 
 class ToyAgent:
@@ -133,7 +134,8 @@ class ToyAgent:
 
     def init(self, key, hparams=None):
         lr = jnp.float32(0.5) if not hparams else hparams["lr"]
-        return ToyState(jnp.float32(0.0) + 0.0 * jax.random.uniform(key), ToyHParams(jnp.asarray(lr, jnp.float32)))
+        return ToyState(jnp.float32(0.0) + 0.0 * jax.random.uniform(key), ToyHParams(jnp.asarray(lr, jnp.float32)),
+                        key)
 
     def train_chunk(self, s, n):
         a = s.angle
@@ -161,6 +163,18 @@ def test_hypervolume_and_pareto_scores_rank_front_members_first():
     np.testing.assert_allclose(np.asarray(jax.jit(par.scores)(fit, w, group)), [0, 0, 0, -1])
     sc = MOSearch(ToyAgent, MOConfig(num_objectives=2, population=4, selection="scalar"))
     np.testing.assert_allclose(np.asarray(sc.scores(fit, w, group)), [2.0, 2.25, 2.0, 1.0])
+
+
+def test_copies_get_fresh_keys_and_the_last_round_copies_nothing():
+    """Bugs of PBT that MOSearch shared: copies drew their donors' randomness; the last round returned clones."""
+    cfg = MOConfig(num_objectives=2, search={"lr": Prior(0.2, 0.9)}, population=4, rounds=2, updates_per_round=1,
+                   selection="scalar", eval_episodes=1, fraction=0.5)
+    state, hist = jax.jit(make_mo_search(ToyAgent, cfg))(jax.random.key(0))
+    copied, parent = np.asarray(hist["copied"]), np.asarray(hist["parent"])
+    assert copied[0].any() and not copied[-1].any()  # a copy after round 1, none after the last round
+    np.testing.assert_array_equal(parent[-1], np.arange(4))
+    keys = np.asarray(jax.random.key_data(state.members.key))
+    assert len({k.tobytes() for k in keys}) == 4  # no member shares its donor's key
 
 
 @pytest.mark.slow
