@@ -22,13 +22,16 @@ def test_every_registered_agent_is_covered():
     assert sorted(TINY) == jaxrl.list_agents()
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+# check_agent compiles each agent several times (30-50 s apiece on 2 cores): PPO runs by default, every
+# registered agent with -m slow (test_cli_algos traces every agent's API in the default suite)
+@pytest.mark.parametrize("name", [n if n == "ppo" else pytest.param(n, marks=pytest.mark.slow) for n in sorted(TINY)])
 def test_agent_keeps_the_contract(name):
     agent = jaxrl.make_agent(name, **TINY[name])
     assert isinstance(agent, jaxrl.Agent)
     assert check_agent(agent)["hparam"] == "lr"  # the traced-hyperparameter sweep ran
 
 
+@pytest.mark.slow
 def test_check_agent_catches_a_broken_agent():
     """An agent whose chunks do not compose (it counts chunks, not updates) fails the check."""
     import jax
