@@ -201,6 +201,46 @@ def to_toml(values: Mapping[str, Any]) -> str:
 
 _COMMENT = re.compile(r"^\s*(\w+)\s*:[^=#]*=[^#]*#\s*(.+)$")
 
+COMMON_DOCS = {
+    "env_id": "environment id (jaxrl envs lists them)",
+    "env_params": "overrides of the environment's default params",
+    "total_timesteps": "environment steps per seed",
+    "num_envs": "parallel environments per seed",
+    "num_steps": "environment steps per environment per update (rollout length)",
+    "update_epochs": "passes over each batch",
+    "num_minibatches": "minibatches per pass",
+    "batch_size": "transitions per learner update",
+    "buffer_size": "replay buffer capacity (transitions)",
+    "n_step": "n-step returns (1: one-step targets)",
+    "prioritized": "prioritised replay",
+    "priority_alpha": "prioritised replay: priority exponent",
+    "priority_beta": "prioritised replay: importance-weight exponent",
+    "lr": "learning rate (Adam)",
+    "gamma": "discount factor",
+    "gae_lambda": "GAE lambda",
+    "clip_eps": "PPO clip range of the probability ratio",
+    "ent_coef": "entropy bonus coefficient",
+    "vf_coef": "value loss coefficient",
+    "max_grad_norm": "global gradient-norm clip",
+    "anneal_lr": "decay the learning rate linearly to 0 over the run",
+    "activation": "hidden-layer activation",
+    "hidden": "hidden layer sizes",
+    "actor_hidden": "hidden layer sizes of the policy",
+    "critic_hidden": "hidden layer sizes of the value function",
+    "normalize_obs": "normalise observations with running statistics",
+    "normalize_reward": "scale rewards by the running std of the discounted return",
+    "normalize_advantages": "normalise advantages per minibatch",
+    "clip_value_loss": "PPO-style clipped value loss",
+    "obs_clip": "clip normalised observations to [-obs_clip, obs_clip]",
+    "adam_eps": "Adam epsilon",
+    "eps_start": "epsilon-greedy: exploration rate at the start",
+    "eps_end": "epsilon-greedy: final exploration rate",
+    "reset_mode": "VecEnv reset mode (None: its default)",
+    "y_dim": "size of the LPG prediction vector y",
+    "log_std_max": "upper bound of the actor's log standard deviation",
+}
+"""One-line docs of fields many configs share (a field's own comment or ``metadata["doc"]`` wins)."""
+
 
 def field_docs(cls: type) -> dict[str, str]:
     """One line of documentation per config field: ``metadata["doc"]``, else the source's trailing comment."""
@@ -218,7 +258,7 @@ def field_docs(cls: type) -> dict[str, str]:
         doc = f.metadata.get("doc") if f.metadata else None
         if doc:
             docs[f.name] = doc
-    return {f.name: docs.get(f.name, "") for f in dataclasses.fields(cls)}
+    return {f.name: docs.get(f.name) or COMMON_DOCS.get(f.name, "") for f in dataclasses.fields(cls)}
 
 
 def describe_fields(cls: type) -> str:

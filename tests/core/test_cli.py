@@ -328,3 +328,23 @@ def test_split_host_cpus_sets_a_device_count_once(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "")
     monkeypatch.setenv("JAXRL_NO_CPU_SPLIT", "1")
     assert split_host_cpus() is None and os.environ["XLA_FLAGS"] == ""
+
+
+@pytest.mark.parametrize("name", ["ppo", "sac", "lpg"])
+def test_train_algo_help_lists_every_field_with_default_and_doc(name, capsys):
+    import dataclasses
+
+    import jaxrl
+    from jaxrl.settings import field_docs
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", name, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    cls = jaxrl.agent_spec(name).config_class()
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        assert docs[f.name], f"{name}.{f.name} has no one-line doc"
+        line = next(ln for ln in text.splitlines() if ln.strip().startswith(f.name + " "))
+        assert docs[f.name][:20] in line
+    assert "traced:" in text and "static:" in text
