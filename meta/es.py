@@ -583,26 +583,6 @@ class MetaTrainer:
         aux = {f"return/{env}": jnp.nanmean(r[e], axis=1) for e, env in enumerate(self.cfg.env_ids)}
         return fitness, aux
 
-    # ------------------------------------------------------------------ diagnostics (jaxrl.meta.es_diagnostics)
-    def gradient_estimate(self, flat_pop: jax.Array, utility: jax.Array, state: ESState) -> jax.Array:
-        """The generation's ES gradient estimate ``[D]``: ``sum_j (u_j - mean u) eps_j / P`` with
-        ``eps_j = (x_j - mean) / std`` (up to a positive scale, the search gradient every strategy follows)."""
-        eps = (flat_pop - state.es_state.mean) / jnp.asarray(state.es_state.std, jnp.float32)
-        u = jnp.asarray(utility, jnp.float32)
-        return (u - u.mean()) @ eps / self.cfg.popsize
-
-    def step_scale(self, state: ESState) -> jax.Array:
-        """Per-coordinate size of one mean step: Adam's learning rate of this generation (Open_ES), sigma otherwise."""
-        if self.cfg.strategy == "open_es":
-            return jnp.asarray(lr_schedule(self.cfg)(state.generation), jnp.float32)
-        return self.sigma(state)
-
-    def displacement(self, state: ESState) -> dict[str, jax.Array]:
-        """``{"displacement/<layer>": rms over the layer's coordinates of (mean - start mean)}``."""
-        d2 = (jnp.asarray(state.es_state.mean, jnp.float32) - state.start_mean) ** 2
-        rms = jnp.sqrt(jax.ops.segment_sum(d2, self._segments, len(self.layer_names)) / self._layer_sizes)
-        return {f"displacement/{n}": rms[k] for k, n in enumerate(self.layer_names)}
-
     def run(self, state: ESState, num_generations: int) -> tuple[ESState, dict[str, jax.Array]]:
         return self.es.run(state, num_generations)
 
