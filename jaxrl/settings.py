@@ -108,17 +108,22 @@ def parse_steps(text: str | float | int) -> int:
     return int(v)
 
 
-def read_toml(path: str | Path, allowed: tuple[str, ...] = TRAIN_KEYS) -> dict[str, Any]:
-    """The top-level table of a TOML file; unknown keys raise :class:`UserError` listing ``allowed``."""
+def load_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's top-level table; a missing or malformed file raises :class:`UserError`."""
     import tomllib
 
-    path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UserError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def read_toml(path: str | Path, allowed: tuple[str, ...] = TRAIN_KEYS) -> dict[str, Any]:
+    """The top-level table of a TOML file; unknown keys raise :class:`UserError` listing ``allowed``."""
+    path = Path(path)
+    data = load_toml(path)
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise UserError(f"config file {path}: unknown key(s) {unknown}; valid: {', '.join(allowed)}")
@@ -135,16 +140,10 @@ def args_from_toml(parser: Any, args: Any, path: str | Path, skip: tuple[str, ..
     listing the valid ones. Used by ``jaxrl pbt --config`` and ``jaxrl meta --config``.
     """
     import argparse
-    import tomllib
 
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", *skip) and a.dest != argparse.SUPPRESS}
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"config file {path} is not valid TOML: {e}") from None
+    data = load_toml(path)
     if isinstance(data.get("set"), dict):
         data["overrides"] = [f"{k}={v!r}" if isinstance(v, list | tuple | str) else f"{k}={v}"
                              for k, v in data.pop("set").items()]
